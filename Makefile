@@ -1,0 +1,51 @@
+# copier-llmops: the template's own tasks. `make demo` and `make test` are all a newcomer needs.
+.DEFAULT_GOAL := help
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+# Parallel renders: at least 2 workers even on small machines (most of a render is waiting).
+WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo $$n)
+export UV_PYTHON_DOWNLOADS ?= never
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+.PHONY: help bootstrap demo test test-heavy lint format docs clean
+
+help: ## Show the targets and what they do
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+bootstrap: $(VENV)/.synced ## Install the template's own tools into .venv (uv, copier, pytest ...)
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv sync --locked --quiet
+	@touch $@
+
+demo: bootstrap ## Render the default project into build/demo and run it end to end
+	$(BIN)/python tests/demo.py
+
+test: bootstrap lint ## Lint the template's code, then render and test generated projects
+	$(BIN)/pytest -n $(WORKERS) -m "not heavy"
+
+test-heavy: bootstrap ## The heavier matrices (more combinations, more real runs)
+	$(BIN)/pytest -n $(WORKERS) -m heavy
+
+lint: bootstrap ## ruff and mypy (strict) over hooks/ and tests/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	@if [ -d .git ]; then $(BIN)/pre-commit run --all-files --show-diff-on-failure; fi
+
+format: bootstrap ## Format hooks/ and tests/
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+docs: bootstrap ## Build the documentation site (strict)
+	$(BIN)/mkdocs build --strict
+
+clean: ## Remove the demo, caches and the tool environment
+	rm -rf build site .pytest_cache .mypy_cache .ruff_cache $(VENV)

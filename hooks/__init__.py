@@ -1,0 +1,1 @@
+"""Python used by the template: Jinja filters for validation and naming, and tasks."""

@@ -1,0 +1,49 @@
+"""Every invalid answer is refused by Copier itself, with a message that says what to type."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from helpers import render
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+INVALID = [
+    ({"project_name": ""}, "project_name", "cannot be empty"),
+    ({"project_slug": "my app"}, "project_slug", "Try: my-app"),
+    ({"project_slug": "My-App"}, "project_slug", "Try: my-app"),
+    ({"project_slug": "../escape"}, "project_slug", "Try: escape"),
+    ({"project_slug": "a/b"}, "project_slug", "Try: a-b"),
+    ({"package_name": "class"}, "package_name", "keyword"),
+    ({"package_name": "1app"}, "package_name", "starts with a digit"),
+    ({"package_name": "json"}, "package_name", "shadow"),
+    ({"author_email": "not-an-email"}, "author_email", "jane@example.com"),
+    ({"author_name": "  "}, "author_name", "cannot be empty"),
+    ({"python_version": "3.9"}, "python_version", "3.9"),
+    ({"license": "GPL"}, "license", "GPL"),
+    ({"ci": "jenkins"}, "ci", "jenkins"),
+]
+
+
+@pytest.mark.parametrize(
+    ("answers", "question", "message"), INVALID, ids=[f"{q}={a[q]!r}" for a, q, _ in INVALID]
+)
+def test_invalid_answer_is_refused(
+    tmp_path: Path, answers: dict[str, str], question: str, message: str
+) -> None:
+    destination = tmp_path / "project"
+    with pytest.raises(ValueError, match=question) as refused:
+        render(destination, answers, skip_tasks=True)
+    assert message in str(refused.value)
+    assert not (destination / "pyproject.toml").exists()
+
+
+def test_defaults_are_derived_from_the_name(tmp_path: Path) -> None:
+    project = render(tmp_path / "p", {"project_name": "Support Bot 2"}, skip_tasks=True)
+    answers = (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    assert "project_slug: support-bot-2" in answers
+    assert "package_name: support_bot_2" in answers
+    assert (project / "src" / "support_bot_2" / "py.typed").is_file()

@@ -1,0 +1,50 @@
+"""The post-copy tasks: they do their job, and never lose the rendered files when they can't."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import TYPE_CHECKING
+
+import tasks
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+
+def test_init_git_makes_a_repository_on_main(tmp_path: Path) -> None:
+    assert tasks.init_git(tmp_path) == 0
+    head = subprocess.run(
+        ["git", "symbolic-ref", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert head.stdout.strip() == "refs/heads/main"
+
+
+def test_init_git_leaves_an_existing_repository_alone(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", "-b", "trunk"], cwd=tmp_path, check=True)
+    nested = tmp_path / "nested"
+    nested.mkdir()
+    assert tasks.init_git(nested) == 0
+    assert not (nested / ".git").exists()
+
+
+def test_lock_without_uv_warns_and_keeps_going(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(tasks, "find_uv", lambda: None)
+    assert tasks.lock(tmp_path) == 0
+    assert "uv not found" in capsys.readouterr().err
+
+
+def test_lock_failure_is_reported_not_fatal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("this is not toml = [", encoding="utf-8")
+    assert tasks.lock(tmp_path) == 0
+    assert "`uv lock` failed" in capsys.readouterr().err
+
+
+def test_unknown_task_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert tasks.main(["deploy"]) == 2
+    assert "usage" in capsys.readouterr().err
