@@ -1,0 +1,174 @@
+"""`copier update` from every released version to the working tree keeps a team's edits."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import TYPE_CHECKING
+
+import copier
+import pytest
+
+from helpers import listing, render, run
+from releases import Release, releases, scratch_template
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
+TEAM_MODULE = '''"""Our own code: the template must never touch it."""
+
+
+def greeting(name: str) -> str:
+    """Say hello."""
+    return f"Hello, {name}!"
+'''
+TEAM_TEST = """from {package}.team_extras import greeting
+
+
+def test_greeting() -> None:
+    assert greeting("team") == "Hello, team!"
+"""
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch clone of the template with its release tags."""
+    return scratch_template(tmp_path_factory.mktemp("template") / "repo")
+
+
+def commit(project: Path, env: dict[str, str], message: str) -> None:
+    run(["git", "add", "--all"], project, env)
+    run(["git", "commit", "--quiet", "--no-verify", "-m", message], project, env)
+
+
+def package_of(project: Path) -> str:
+    text = (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    match = re.search(r"^package_name: (\S+)$", text, re.MULTILINE)
+    assert match
+    return match[1]
+
+
+def conflicted(project: Path) -> set[str]:
+    return {
+        name
+        for name in listing(project)
+        if MARKER.search((project / name).read_text(encoding="utf-8", errors="replace"))
+    }
+
+
+def template_changed(template: Path, old: str, tmp: Path, answers: dict[str, str]) -> set[str]:
+    """Files whose rendering differs between ``old`` and HEAD for the same answers."""
+    before = render(tmp / "before", answers, src=template, vcs_ref=old, skip_tasks=True)
+    after = render(tmp / "after", answers, src=template, vcs_ref="HEAD", skip_tasks=True)
+    names = listing(before) | listing(after)
+    return {
+        name
+        for name in names
+        if not (before / name).is_file()
+        or not (after / name).is_file()
+        or (before / name).read_bytes() != (after / name).read_bytes()
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("release", releases(), ids=lambda r: r.tag)
+def test_update_keeps_team_edits(
+    template: Path, tmp_path: Path, env: dict[str, str], release: Release
+) -> None:
+    answers = {"project_name": "Team Project", "ci": "github"}
+    project = render(tmp_path / "project", answers, src=template, vcs_ref=release.tag)
+    commit(project, env, "generated")
+    package = package_of(project)
+
+    # The edits a team makes after generating.
+    (project / "src" / package / "team_extras.py").write_text(TEAM_MODULE, encoding="utf-8")
+    (project / "tests" / "test_team_extras.py").write_text(
+        TEAM_TEST.format(package=package), encoding="utf-8"
+    )
+    readme = project / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8") + "\n## Team notes\n\nOurs.\n", "utf-8")
+    (project / ".github" / "dependabot.yml").unlink()
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace("line-length = 100", "line-length = 110"),
+        encoding="utf-8",
+    )
+    run(["uv", "add", "--no-sync", "tomli-w==1.2.0"], project, env)
+    commit(project, env, "team edits")
+
+    copier.run_update(
+        str(project), defaults=True, overwrite=True, unsafe=True, quiet=True, vcs_ref="HEAD"
+    )
+
+    files = listing(project)
+    assert not [name for name in files if name.endswith((".rej", ".orig"))]
+    assert (project / "src" / package / "team_extras.py").read_text("utf-8") == TEAM_MODULE
+    assert "## Team notes" in readme.read_text(encoding="utf-8")
+    changed = template_changed(template, release.tag, tmp_path, answers)
+    if ".github/dependabot.yml" not in changed:
+        assert ".github/dependabot.yml" not in files, "a deleted file came back"
+    markers = conflicted(project)
+    assert markers <= changed, f"conflict markers where the template did not change: {markers}"
+    if markers:
+        guard = subprocess.run(
+            ["uv", "run", "pre-commit", "run", "check-merge-conflict", "--all-files"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        assert guard.returncode != 0, "the pre-commit guard let conflict markers through"
+        for name in markers:  # resolve as a team would: take the template's side, redo ours
+            path = project / name
+            path.write_text(take_template_side(path.read_text(encoding="utf-8")), "utf-8")
+        if "pyproject.toml" in markers:
+            pyproject.write_text(
+                pyproject.read_text("utf-8").replace("line-length = 100", "line-length = 110"),
+                encoding="utf-8",
+            )
+            run(["uv", "add", "--no-sync", "tomli-w==1.2.0"], project, env)
+        assert not conflicted(project)
+    text = pyproject.read_text(encoding="utf-8")
+    assert "tomli-w==1.2.0" in text
+    assert "line-length = 110" in text
+    assert "tomli-w" in (project / "uv.lock").read_text(encoding="utf-8")
+    run(["make", "setup"], project, env)
+    run(["make", "check"], project, env)
+
+
+CONFLICT = re.compile(
+    r"^<<<<<<< [^\n]*\n(?P<ours>.*?)^=======\n(?P<theirs>.*?)^>>>>>>> [^\n]*\n",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def take_template_side(text: str) -> str:
+    """Resolve Copier's inline conflict blocks by keeping the updated template's side."""
+    return CONFLICT.sub(lambda match: match["theirs"], text)
+
+
+def test_take_template_side_resolves_blocks() -> None:
+    text = "a\n<<<<<<< before updating\nours\n=======\ntheirs\n>>>>>>> after updating\nz\n"
+    assert take_template_side(text) == "a\ntheirs\nz\n"
+
+
+@pytest.mark.slow
+def test_flipping_ci_on_update_swaps_the_ci_files(
+    template: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    project = render(tmp_path / "project", {"ci": "github"}, src=template, vcs_ref="HEAD")
+    commit(project, env, "generated")
+    copier.run_update(
+        str(project),
+        data={"ci": "gitlab"},
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
+    files = listing(project)
+    assert ".gitlab-ci.yml" in files
+    assert not any(name.startswith(".github/") for name in files)
+    assert "zizmor" not in (project / "pyproject.toml").read_text(encoding="utf-8")
