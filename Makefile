@@ -11,8 +11,12 @@ UV_VERSION := 0.13.8
 WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo $$n)
 export UV_PYTHON_DOWNLOADS ?= never
 export LITELLM_LOCAL_MODEL_COST_MAP := True
+# PyPI has llama-cpp-python only as source: build its wheel once here and let every generated
+# project in the tests and the demo install it (tests/helpers.py points uv at this folder).
+WHEELHOUSE := build/wheels
+LLAMA_CPP_PYTHON := $(shell grep -o 'llama-cpp-python==[0-9.]*' template/pyproject.toml.jinja | head -n1)
 
-.PHONY: help bootstrap demo test test-heavy lint format docs clean
+.PHONY: help bootstrap wheels browser demo test bench lint format docs clean
 
 help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,14 +29,25 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(BIN)/uv sync --locked --quiet
 	@touch $@
 
-demo: bootstrap ## Render the default project into build/demo and run it end to end
+wheels: $(WHEELHOUSE)/.built ## Build the llama-cpp-python wheel once (a few minutes on 2 cores)
+
+$(WHEELHOUSE)/.built: template/pyproject.toml.jinja | $(VENV)/.synced
+	@echo "Building $(LLAMA_CPP_PYTHON) into $(WHEELHOUSE) once (PyPI ships only its source)..."
+	CMAKE_BUILD_PARALLEL_LEVEL=$(WORKERS) $(BIN)/python -m pip wheel --quiet --no-deps \
+		--disable-pip-version-check --wheel-dir $(WHEELHOUSE) '$(LLAMA_CPP_PYTHON)'
+	@touch $@
+
+browser: ## Install Chromium for the chat-page test, if the system has none
+	@bash tests/scripts/install-chromium.sh
+
+demo: bootstrap wheels ## Render the default project into build/demo and run it end to end
 	$(BIN)/python tests/demo.py
 
-test: bootstrap lint ## Lint the template's code, then render and test generated projects
-	$(BIN)/pytest -n $(WORKERS) -m "not heavy"
+test: bootstrap wheels browser lint ## Lint the template's code, then render and test generated projects
+	$(BIN)/pytest -n $(WORKERS)
 
-test-heavy: bootstrap ## The heavier matrices (more combinations, more real runs)
-	$(BIN)/pytest -n $(WORKERS) -m heavy
+bench: bootstrap wheels ## Benchmark the generated RAG core (ingest, retrieval at 10k/100k, tokens/s)
+	$(BIN)/python tests/benchmarks/bench_rag.py
 
 lint: bootstrap ## ruff and mypy (strict) over hooks/ and tests/
 	$(BIN)/ruff check .

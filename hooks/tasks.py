@@ -39,12 +39,26 @@ def init_git(project: Path) -> int:
     return 0
 
 
+def is_update_replay(project: Path) -> bool:
+    """True in the scratch copies Copier renders of the old and new template during an update.
+
+    The lock file belongs to the real project only: locking in those copies would put
+    ``uv.lock`` in Copier's three-way merge, where it conflicts with the team's own lock.
+    """
+    return any(
+        part.startswith(("copier._main.old_copy.", "copier._main.new_copy."))
+        for part in project.parts
+    )
+
+
 def lock(project: Path) -> int:
     """Write or refresh ``uv.lock`` so it matches ``pyproject.toml`` after copy and update.
 
     Falls back to uv's cache when the network is down, so a workshop machine that has synced
     once can still render a project.
     """
+    if is_update_replay(project):
+        return 0
     uv = find_uv()
     if uv is None:
         _warn("uv not found: install it (https://docs.astral.sh/uv/) and run `uv lock`.")
@@ -57,6 +71,30 @@ def lock(project: Path) -> int:
     return 0
 
 
+# The generated project's ruff (pyproject.toml.jinja pins the same version; a test checks it).
+RUFF = "ruff==0.17.5"
+
+
+def format_code(project: Path) -> int:
+    """Format the rendered code with the project's own ruff settings.
+
+    The template's code is formatted for one package name; a longer or shorter name moves
+    imports past the line limit or changes their order. Runs in Copier's update replays too,
+    so the old and new renders it diffs are formatted the same way as the project was.
+    """
+    uv = find_uv()
+    if uv is None:
+        _warn("uv not found: run `make format` once uv is installed.")
+        return 0
+    ruff = [uv, "run", "--no-project", "--quiet", "--with", RUFF, "ruff"]
+    for args in (["format", "--quiet", "."], ["check", "--fix", "--select", "I", "--quiet", "."]):
+        result = _run([*ruff, *args], project)
+        if result.returncode != 0:
+            _warn(f"`ruff {args[0]}` failed; run `make format`:\n{result.stderr.strip()}")
+            return 0
+    return 0
+
+
 def find_uv() -> str | None:
     """The uv beside the Python running Copier (`uv tool install copier --with uv`), else PATH."""
     beside = Path(sys.executable).with_name("uv")
@@ -65,7 +103,11 @@ def find_uv() -> str | None:
     return shutil.which("uv")
 
 
-TASKS: dict[str, Callable[[Path], int]] = {"init-git": init_git, "lock": lock}
+TASKS: dict[str, Callable[[Path], int]] = {
+    "init-git": init_git,
+    "format": format_code,
+    "lock": lock,
+}
 
 
 def main(argv: Sequence[str]) -> int:

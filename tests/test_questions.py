@@ -25,6 +25,9 @@ INVALID = [
     ({"python_version": "3.9"}, "python_version", "3.9"),
     ({"license": "GPL"}, "license", "GPL"),
     ({"ci": "jenkins"}, "ci", "jenkins"),
+    ({"model_runner": "vllm"}, "model_runner", "vllm"),
+    ({"model_runner": "hosted", "hosted_model": "gpt-4o"}, "hosted_model", "provider/model"),
+    ({"vector_store": "chroma"}, "vector_store", "chroma"),
 ]
 
 
@@ -47,3 +50,12 @@ def test_defaults_are_derived_from_the_name(tmp_path: Path) -> None:
     assert "project_slug: support-bot-2" in answers
     assert "package_name: support_bot_2" in answers
     assert (project / "src" / "support_bot_2" / "py.typed").is_file()
+
+
+def test_secret_answer_goes_to_env_only(tmp_path: Path) -> None:
+    key = "sk-question-0000"  # pragma: allowlist secret
+    answers = {"model_runner": "hosted", "hosted_api_key": key}
+    project = render(tmp_path / "p", answers, skip_tasks=True)
+    assert f"HOSTED_API_KEY={key}" in (project / ".env").read_text(encoding="utf-8")
+    assert key not in (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    assert "hosted_api_key" not in (project / ".copier-answers.yml").read_text(encoding="utf-8")

@@ -8,52 +8,84 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from helpers import listing, render, rotate, run
+from helpers import ROOT, listing, render, rotate, run
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 OPTIONS: dict[str, list[Any]] = {
     "python_version": ["3.11", "3.12", "3.13"],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "ci": ["github", "gitlab", "none"],
+    "model_runner": ["embedded", "llamacpp", "ollama", "hosted"],
+    "vector_store": ["sqlite", "pgvector"],
+    "with_api": [True, False],
 }
 MATRIX = rotate(OPTIONS)
+RAW_LEFTOVER = re.compile(r"\{%-? *(end)?raw|\{\{ *(package_name|project_slug)")
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}|\{#|#\}")
+TEMPLATE = ROOT / "template"
+PLANTED_KEY = "sk-matrix-0000"  # pragma: allowlist secret
+PACKAGE_DIR = "{{ package_name }}"
+# Every file whose name is conditional, and the answers that make it appear.
+CONDITIONAL: dict[str, Callable[[dict[str, Any]], bool]] = {
+    ".github/workflows/ci.yml": lambda a: a["ci"] == "github",
+    ".github/dependabot.yml": lambda a: a["ci"] == "github",
+    ".gitlab-ci.yml": lambda a: a["ci"] == "gitlab",
+    "LICENSE": lambda a: bool(a["license"]),
+    "src/{pkg}/api.py": lambda a: a["with_api"],
+    "src/{pkg}/static/app.js": lambda a: a["with_api"],
+    "src/{pkg}/static/index.html": lambda a: a["with_api"],
+    "src/{pkg}/static/style.css": lambda a: a["with_api"],
+    "tests/test_api_app.py": lambda a: a["with_api"],
+    "tests/test_chat_page_browser.py": lambda a: a["with_api"],
+}
+# Written by the post-copy tasks, not by a template file.
+GENERATED = {".copier-answers.yml", "uv.lock"}
 
-BASE_FILES = {
-    ".copier-answers.yml",
-    ".editorconfig",
-    ".gitignore",
-    ".pre-commit-config.yaml",
-    ".python-version",
-    ".secrets.baseline",
-    "CHANGELOG.md",
-    "LICENSE",
-    "Makefile",
-    "README.md",
-    "docs/development.md",
-    "docs/index.md",
-    "mkdocs.yml",
-    "pyproject.toml",
-    "uv.lock",
-    "src/{pkg}/__init__.py",
-    "src/{pkg}/__main__.py",
-    "src/{pkg}/cli.py",
-    "src/{pkg}/py.typed",
-    "tests/test_cli.py",
-}
-CI_FILES = {
-    "github": {".github/workflows/ci.yml", ".github/dependabot.yml"},
-    "gitlab": {".gitlab-ci.yml"},
-    "none": set(),
-}
+
+def plain_template_files() -> set[str]:
+    """Template files whose names carry no condition, as they are named once rendered."""
+    names = set()
+    for path in TEMPLATE.rglob("*"):
+        relative = path.relative_to(TEMPLATE).as_posix()
+        if not path.is_file() or "{%" in relative or "_copier_conf" in relative:
+            continue
+        names.add(relative.removesuffix(".jinja").replace(PACKAGE_DIR, "{pkg}"))
+    return names
+
+
+def rendered_files(package: str) -> dict[str, bool]:
+    """Files rendered from a ``.jinja`` template, and whether it protects text with raw blocks.
+
+    Other files are copied verbatim, braces and all, so only these can hold leftover tags.
+    """
+    return {
+        path.relative_to(TEMPLATE)
+        .as_posix()
+        .removesuffix(".jinja")
+        .replace(PACKAGE_DIR, package): "{% raw %}" in path.read_text(encoding="utf-8")
+        for path in TEMPLATE.rglob("*.jinja")
+        if "{%" not in path.relative_to(TEMPLATE).as_posix() and "_copier_conf" not in path.name
+    }
 
 
 def expected_files(answers: dict[str, Any], package: str) -> set[str]:
     """The exact file set a rendering with these answers must produce."""
-    files = {name.format(pkg=package) for name in BASE_FILES}
-    return files | CI_FILES[answers["ci"]]
+    names = plain_template_files() | GENERATED
+    names |= {name for name, wanted in CONDITIONAL.items() if wanted(answers)}
+    return {name.format(pkg=package) for name in names}
+
+
+def test_every_conditional_file_is_known() -> None:
+    conditional = {
+        path.relative_to(TEMPLATE).as_posix()
+        for path in TEMPLATE.rglob("*")
+        if path.is_file() and "{%" in path.relative_to(TEMPLATE).as_posix()
+    }
+    assert len(conditional) == 4 + 3 + 6  # licenses, CI files, API files
+    assert all(("{% if" in name) for name in conditional)
 
 
 def test_matrix_covers_every_value() -> None:
@@ -69,16 +101,21 @@ def test_rendered_project_passes_its_own_gates(
     tmp_path: Path, env: dict[str, str], answers: dict[str, Any]
 ) -> None:
     name = f"Sample {answers['license']} {answers['ci']}"
-    project = render(tmp_path / "project", {"project_name": name, **answers})
+    hosted = answers["model_runner"] == "hosted"
+    secret = {"hosted_api_key": PLANTED_KEY} if hosted else {}
+    project = render(tmp_path / "project", {"project_name": name, **answers, **secret})
     package = "sample_" + "_".join(
         re.split(r"[^a-z0-9]+", f"{answers['license']} {answers['ci']}".lower())
     ).strip("_")
 
     assert listing(project) == expected_files(answers, package)
-    for path in project.rglob("*"):
-        if path.is_file() and ".git" not in path.parts:
-            text = path.read_text(encoding="utf-8", errors="replace")
-            assert not LEFTOVER_JINJA.search(text), f"leftover Jinja in {path}"
+    for name, raw in rendered_files(package).items():
+        text = (project / name).read_text(encoding="utf-8", errors="replace")
+        if raw:  # the source keeps braces of its own inside {% raw %}: look for our tags only
+            assert not RAW_LEFTOVER.search(text), f"leftover Jinja in {name}"
+        else:
+            assert not LEFTOVER_JINJA.search(text), f"leftover Jinja in {name}"
+    assert not [name for name in listing(project) if LEFTOVER_JINJA.search(name)]
 
     license_text = (project / "LICENSE").read_text(encoding="utf-8")
     assert {
@@ -91,6 +128,10 @@ def test_rendered_project_passes_its_own_gates(
         "python_version"
     ]
 
+    assert f"MODEL_RUNNER={answers['model_runner']}" in (project / ".env").read_text("utf-8")
+    if secret:
+        assert PLANTED_KEY in (project / ".env").read_text(encoding="utf-8")
+        assert PLANTED_KEY not in (project / ".copier-answers.yml").read_text("utf-8")
     run(["make", "setup"], project, env)
     python = run(["uv", "run", "python", "-c", "import sys; print(sys.version)"], project, env)
     assert python.stdout.startswith(answers["python_version"])

@@ -6,6 +6,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import tasks
+from helpers import ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -48,3 +49,26 @@ def test_lock_failure_is_reported_not_fatal(
 def test_unknown_task_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert tasks.main(["deploy"]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_lock_is_skipped_in_copiers_update_replays(tmp_path: Path) -> None:
+    replay = tmp_path / "copier._main.old_copy.abc123" / "project"
+    replay.mkdir(parents=True)
+    (replay / "pyproject.toml").write_text("this is not toml = [", encoding="utf-8")
+    assert tasks.is_update_replay(replay)
+    assert not tasks.is_update_replay(tmp_path)
+    assert tasks.lock(replay) == 0
+    assert not (replay / "uv.lock").exists()
+
+
+def test_format_pins_the_projects_ruff() -> None:
+    pyproject = (ROOT / "template" / "pyproject.toml.jinja").read_text(encoding="utf-8")
+    assert f'"{tasks.RUFF}"' in pyproject
+
+
+def test_format_rewraps_code_for_a_long_package_name(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 40\n", "utf-8")
+    source = tmp_path / "mod.py"
+    source.write_text("from long_package_name.module import first, second, third\n", "utf-8")
+    assert tasks.format_code(tmp_path) == 0
+    assert all(len(line) <= 40 for line in source.read_text("utf-8").splitlines())

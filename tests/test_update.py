@@ -129,6 +129,7 @@ def test_update_keeps_team_edits(
             )
             run(["uv", "add", "--no-sync", "tomli-w==1.2.0"], project, env)
         assert not conflicted(project)
+        run(["make", "format"], project, env)  # the team's style on the resolved files
     text = pyproject.read_text(encoding="utf-8")
     assert "tomli-w==1.2.0" in text
     assert "line-length = 110" in text

@@ -1,5 +1,6 @@
-"""Allow ``python -m <package>`` as well as the console script."""
+"""``python -m <package>`` runs the command line."""
 
 from .cli import app
+from .settings import APP_COMMAND
 
-app(prog_name=__package__)
+app(prog_name=APP_COMMAND)
