@@ -16,7 +16,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 WHEELHOUSE := build/wheels
 LLAMA_CPP_PYTHON := $(shell grep -o 'llama-cpp-python==[0-9.]*' template/pyproject.toml.jinja | head -n1)
 
-.PHONY: help bootstrap wheels browser demo test bench lint format docs clean
+.PHONY: help bootstrap wheels browser demo test bench lint format docs clean test-containers test-containers-all bench-containers
 
 help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,16 @@ test: bootstrap wheels browser lint ## Lint the template's code, then render and
 
 bench: bootstrap wheels ## Benchmark the generated RAG core (ingest, retrieval at 10k/100k, tokens/s)
 	$(BIN)/python tests/benchmarks/bench_rag.py
+
+test-containers: bootstrap wheels ## Container tests only: every compose combination, the default stack for real
+	$(BIN)/pytest tests/test_containers.py
+
+test-containers-all: bootstrap wheels ## test-containers, with the real stack on every Python version (slow)
+	CONTAINERS_E2E_ALL=1 $(BIN)/pytest tests/test_containers.py
+
+bench-containers: bootstrap wheels ## App image size, cold and warm build time, time from up to healthy
+	PATH=$(CURDIR)/$(BIN):$$PATH TEST_PYTHON=$(CURDIR)/$(BIN)/python tests/containers/bench.sh \
+		"$$($(BIN)/python tests/containers/render_default.py build/containers-bench)"
 
 lint: bootstrap ## ruff and mypy (strict) over hooks/ and tests/
 	$(BIN)/ruff check .

@@ -62,6 +62,8 @@ def project_env(shims: Path) -> dict[str, str]:
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     # The chat-page test must run here, not skip: the Makefile installs Chromium.
     env["REQUIRE_BROWSER"] = "1"
+    # Likewise the pgvector store tests (Postgres and pgvector come from a dev dependency).
+    env["REQUIRE_PGVECTOR"] = "1"
     env.setdefault("GIT_AUTHOR_NAME", "Template Tests")
     env.setdefault("GIT_AUTHOR_EMAIL", "tests@example.com")
     env.setdefault("GIT_COMMITTER_NAME", "Template Tests")

@@ -15,16 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from answers import COMMAND, QUESTION, assert_cited_answer
 from helpers import render, run
 from models import tiny_gguf
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-QUESTION = "What port does the staging server use?"
-FACT = "8443"
-SOURCE = "data/docs/environments.md"
-COMMAND = "my-rag-app"
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +40,6 @@ def ask(project: Path, env: dict[str, str], question: str) -> dict[str, Any]:
     result = run(["uv", "run", "--locked", COMMAND, "ask", question, "--json"], project, env)
     answer: dict[str, Any] = json.loads(result.stdout)
     return answer
-
-
-def assert_cited_answer(answer: dict[str, Any]) -> None:
-    assert set(answer) >= {"answer", "sources", "model", "usage", "latency_ms", "trace_id"}
-    assert FACT in answer["answer"], answer
-    cited = [source["path"] for source in answer["sources"] if source.get("cited")]
-    assert cited, answer
-    assert cited[0] == SOURCE, answer
-    assert answer["usage"]["completion_tokens"] > 0
-    assert len(answer["trace_id"]) == 32
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ PACKAGE_DIR = "{{ package_name }}"
 CONDITIONAL: dict[str, Callable[[dict[str, Any]], bool]] = {
     ".github/workflows/ci.yml": lambda a: a["ci"] == "github",
     ".github/dependabot.yml": lambda a: a["ci"] == "github",
+    ".github/workflows/template-update.yml": lambda a: a["ci"] == "github",
     ".gitlab-ci.yml": lambda a: a["ci"] == "gitlab",
     "LICENSE": lambda a: bool(a["license"]),
     "src/{pkg}/api.py": lambda a: a["with_api"],
@@ -40,6 +41,7 @@ CONDITIONAL: dict[str, Callable[[dict[str, Any]], bool]] = {
     "src/{pkg}/static/style.css": lambda a: a["with_api"],
     "tests/test_api_app.py": lambda a: a["with_api"],
     "tests/test_chat_page_browser.py": lambda a: a["with_api"],
+    "compose.pgvector.yaml": lambda a: a["vector_store"] == "pgvector",
 }
 # Written by the post-copy tasks, not by a template file.
 GENERATED = {".copier-answers.yml", "uv.lock"}
@@ -84,7 +86,7 @@ def test_every_conditional_file_is_known() -> None:
         for path in TEMPLATE.rglob("*")
         if path.is_file() and "{%" in path.relative_to(TEMPLATE).as_posix()
     }
-    assert len(conditional) == 4 + 3 + 6  # licenses, CI files, API files
+    assert len(conditional) == 4 + 4 + 6 + 1  # licenses, CI files, API files, pgvector
     assert all(("{% if" in name) for name in conditional)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
+import tomllib
 from typing import TYPE_CHECKING
 
 import copier
@@ -173,3 +175,55 @@ def test_flipping_ci_on_update_swaps_the_ci_files(
     assert ".gitlab-ci.yml" in files
     assert not any(name.startswith(".github/") for name in files)
     assert "zizmor" not in (project / "pyproject.toml").read_text(encoding="utf-8")
+    run(["uv", "lock", "--check"], project, env)  # relocked after the update
+
+
+@pytest.mark.slow
+def test_turning_the_api_off_on_update_removes_its_files_and_dependencies(
+    template: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    project = render(tmp_path / "project", {"with_api": True}, src=template, vcs_ref="HEAD")
+    commit(project, env, "generated")
+    env_file = (project / ".env").read_text(encoding="utf-8")
+    package = package_of(project)
+    api_files = {
+        f"src/{package}/api.py",
+        f"src/{package}/static/index.html",
+        "tests/test_api_app.py",
+        "tests/test_chat_page_browser.py",
+    }
+    assert api_files <= listing(project)
+    copier.run_update(
+        str(project),
+        data={"with_api": False, "vector_store": "pgvector"},
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
+    assert not api_files & listing(project)
+    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert "fastapi" not in pyproject
+    lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
+    own = next(p for p in lock["package"] if p.get("source", {}).get("editable") == ".")
+    assert "fastapi" not in {dependency["name"] for dependency in own["dependencies"]}
+    run(["uv", "lock", "--check"], project, env)
+    # .env holds this machine's settings and secrets: an update never rewrites it.
+    assert (project / ".env").read_text(encoding="utf-8") == env_file
+    answers = (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    assert "vector_store: pgvector" in answers
+    assert "with_api: false" in answers
+
+
+@pytest.mark.slow
+def test_check_update_tells_an_old_project_about_the_latest_release(
+    template: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    oldest, latest = releases()[0], releases()[-1]
+    project = render(tmp_path / "project", {}, src=template, vcs_ref=oldest.tag, skip_tasks=True)
+    result = run(["copier", "check-update", "--output-format", "json"], project, env, timeout=300)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["update_available"] is (oldest != latest)
+    assert report["current_version"] == oldest.version
+    assert report["latest_version"] == latest.version

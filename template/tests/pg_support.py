@@ -81,6 +81,27 @@ def find_bindir() -> tuple[Path | None, str]:
     return None, f"no Postgres with pgvector among {', '.join(map(str, candidates))}"
 
 
+def _reachable_by_others(path: Path) -> bool:
+    """Whether another user can reach `path` (every folder above it lets others through)."""
+    return all(parent.stat().st_mode & 0o001 for parent in path.resolve().parents)
+
+
+def _copy_install(bindir: Path, target: Path) -> Path:
+    """Copy a Postgres install where the server user can run it; returns the new bindir.
+
+    Needed when it lives in a virtualenv under a 0700 home or temp folder. The layout above
+    the install is kept (``<package>/<install>/bin`` beside ``<package>.libs``), because a
+    wheel's binaries find their bundled libraries through a relative rpath.
+    """
+    install, package = bindir.parent, bindir.parent.parent
+    copied = target / package.name / install.name
+    shutil.copytree(install, copied, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, target / libs.name, symlinks=True)
+    return copied / bindir.name
+
+
 def _run(cluster: Cluster, command: list[str], *, check: bool = True) -> None:
     if cluster.user:
         command = ["runuser", "-u", cluster.user, "--", *command]
@@ -106,10 +127,12 @@ def start_cluster() -> tuple[Cluster | None, str]:
         if user is None or shutil.which("runuser") is None:
             return None, "running as root without a postgres user or runuser"
     directory = Path(tempfile.mkdtemp(prefix="pgtest-"))
-    cluster = Cluster(dsn="", directory=directory, bindir=bindir, user=user)
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(directory, entry.pw_uid, entry.pw_gid)
+        if not _reachable_by_others(bindir):
+            bindir = _copy_install(bindir, directory / "site")
+    cluster = Cluster(dsn="", directory=directory, bindir=bindir, user=user)
     data = directory / "data"
     try:
         _run(

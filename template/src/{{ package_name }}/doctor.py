@@ -376,3 +376,20 @@ def doctor_table(checks: Sequence[Check]) -> Table:
         status = f"[{style[check.status]}]{check.status}[/{style[check.status]}]"
         table.add_row(check.name, status, check.detail, check.fix)
     return table
+
+
+def doctor_checklist(checks: Sequence[Check], *, title: str = "Workshop preflight") -> str:
+    """The report as a Markdown checklist to print or paste: ticked when passed, with the fix.
+
+    Warnings are ticked too (they do not block), and marked so a facilitator sees them.
+    """
+    lines = [f"# {title}", ""]
+    for check in checks:
+        box = "[ ]" if check.status == "fail" else "[x]"
+        mark = {"pass": "", "warn": " (warning)", "fail": " (FAIL)"}[check.status]
+        lines.append(f"- {box} **{check.name}**{mark}: {check.detail}")
+        if check.fix and check.status != "pass":
+            lines.append(f"  - fix: {check.fix}")
+    failed = sum(check.status == "fail" for check in checks)
+    lines += ["", "Ready." if not failed else f"{failed} to fix before the workshop."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,42 @@
+"""Test stand-in for llama.cpp's `llama-server`: llama-cpp-python's OpenAI-compatible server.
+
+Used only by the container tests, which cannot pull ghcr.io/ggml-org/llama.cpp. It takes the same
+configuration as the real image (the LLAMA_ARG_* variables set in compose.llamacpp.yaml) and
+answers the same probe (GET /health, 200 once the model is loaded), so the stack runs unchanged:
+only the image name differs. What it lacks from llama-server (/props, /slots, ...) makes the
+app fall back exactly as it would with any llama-cpp-python server.
+"""
+
+import os
+
+import uvicorn
+from llama_cpp.server.app import create_app
+from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+env = os.environ
+host = env.get("LLAMA_ARG_HOST", "0.0.0.0")  # noqa: S104 - a server inside a container
+port = int(env.get("LLAMA_ARG_PORT", "8080"))
+# LLAMA_ARG_* variable -> llama-cpp-python setting, for those set (else its defaults apply).
+SETTINGS = {
+    "LLAMA_ARG_MODEL": ("model", str),
+    "LLAMA_ARG_ALIAS": ("model_alias", str),
+    "LLAMA_ARG_CTX_SIZE": ("n_ctx", int),
+    "LLAMA_ARG_N_GPU_LAYERS": ("n_gpu_layers", int),
+    "LLAMA_ARG_THREADS": ("n_threads", int),
+}
+# llama-server uses every core by default; llama-cpp-python only half of them.
+threads = os.cpu_count() or 1
+values: dict[str, object] = {"n_threads": threads, "n_threads_batch": threads}
+values.update({name: cast(env[var]) for var, (name, cast) in SETTINGS.items() if env.get(var)})
+model = ModelSettings(verbose=False, **values)
+# create_app loads the model before it returns: /health below is 200 only with a loaded model.
+app = create_app(server_settings=ServerSettings(host=host, port=port), model_settings=[model])
+
+
+@app.get("/health")  # type: ignore[untyped-decorator]
+def health() -> dict[str, str]:
+    """llama-server's liveness/readiness probe."""
+    return {"status": "ok"}
+
+
+uvicorn.run(app, host=host, port=port, log_level="info")
