@@ -39,6 +39,7 @@ from rich.progress import Progress as RichProgressBar
 from rich.table import Table
 
 from . import __version__
+from .bundle import sha256_of
 from .runners import ollama
 from .settings import APP_COMMAND, AppError, ConfigError
 
@@ -283,15 +284,6 @@ class RichProgress:
 # --- downloads ----------------------------------------------------------------------------
 
 
-def sha256_file(path: Path) -> str:
-    """The file's sha256, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def http_client(settings: Settings) -> httpx.Client:
     """The client for downloads: redirects followed (HF serves files from a CDN), sane timeouts."""
     return httpx.Client(
@@ -468,7 +460,7 @@ def pull_gguf(
     dest = models_dir / model.filename
     expected = model.sha256 or lock.get(model.lock_key)
     if dest.is_file():
-        digest = sha256_file(dest)
+        digest = sha256_of(dest)
         if expected is None:
             lock.record(model.lock_key, digest)
             return PullResult(
