@@ -16,7 +16,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 WHEELHOUSE := build/wheels
 LLAMA_CPP_PYTHON := $(shell grep -o 'llama-cpp-python==[0-9.]*' template/pyproject.toml.jinja | head -n1)
 
-.PHONY: help bootstrap wheels browser demo test bench lint format docs clean test-containers test-containers-all bench-containers
+.PHONY: help bootstrap wheels browser demo test bench bench-ops lint format docs clean test-containers test-containers-all bench-containers
 
 help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +58,9 @@ test-containers-all: bootstrap wheels ## test-containers, with the real stack on
 bench-containers: bootstrap wheels ## App image size, cold and warm build time, time from up to healthy
 	PATH=$(CURDIR)/$(BIN):$$PATH TEST_PYTHON=$(CURDIR)/$(BIN)/python tests/containers/bench.sh \
 		"$$($(BIN)/python tests/containers/render_default.py build/containers-bench)"
+
+bench-ops: bootstrap wheels ## Benchmark evals (time on the tiny model) and tracing overhead per ask
+	$(BIN)/python tests/benchmarks/bench_ops.py
 
 lint: bootstrap ## ruff and mypy (strict) over hooks/ and tests/
 	$(BIN)/ruff check .

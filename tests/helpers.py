@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import copier
+import plumbum
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -51,6 +52,10 @@ def use_wheelhouse() -> None:
     """
     if any(WHEELHOUSE.glob("*.whl")):
         os.environ["UV_FIND_LINKS"] = str(WHEELHOUSE)
+        # Copier runs its tasks with plumbum's copy of the environment, taken when plumbum was
+        # imported: without this line the lock task never sees the wheelhouse, and each
+        # project's uv.lock points llama-cpp-python at PyPI's source release.
+        plumbum.local.env["UV_FIND_LINKS"] = str(WHEELHOUSE)
 
 
 def project_env(shims: Path) -> dict[str, str]:
@@ -78,18 +83,30 @@ def render(
     src: Path = ROOT,
     vcs_ref: str | None = "HEAD",
     skip_tasks: bool = False,
+    portable_lock: bool = False,
 ) -> Path:
-    """Render the template with ``answers`` (defaults for the rest) into ``destination``."""
-    copier.run_copy(
-        str(src),
-        str(destination),
-        data=dict(answers),
-        defaults=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref=vcs_ref,
-        skip_tasks=skip_tasks,
-    )
+    """Render the template with ``answers`` (defaults for the rest) into ``destination``.
+
+    ``portable_lock`` locks without the wheelhouse, as a user's machine would: for projects
+    whose ``uv.lock`` must work elsewhere (a container build cannot see ``build/wheels``).
+    """
+    saved = os.environ.pop("UV_FIND_LINKS", None) if portable_lock else None
+    if portable_lock:
+        plumbum.local.env.pop("UV_FIND_LINKS", "")
+    try:
+        copier.run_copy(
+            str(src),
+            str(destination),
+            data=dict(answers),
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+            vcs_ref=vcs_ref,
+            skip_tasks=skip_tasks,
+        )
+    finally:
+        if saved is not None:
+            os.environ["UV_FIND_LINKS"] = plumbum.local.env["UV_FIND_LINKS"] = saved
     return destination
 
 

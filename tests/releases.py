@@ -33,6 +33,11 @@ class Release:
         """The git tag Copier reads the version from."""
         return f"v{self.version}"
 
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        """The version as numbers, for comparisons (``(0, 3, 0) < (0, 4, 0)``)."""
+        return tuple(int(part) for part in self.version.split("."))
+
 
 def releases() -> list[Release]:
     """Every release recorded in RELEASES.md, oldest first."""

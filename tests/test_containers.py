@@ -38,10 +38,18 @@ OVERLAYS = {"cpu": [], "nvidia": ["compose.gpu-nvidia.yaml"], "amd": ["compose.g
 PROFILES = ("llamacpp", "ollama", "ollama-host", "hosted")
 RUNNER_SERVICES = {"llamacpp", "ollama"}
 # The options that change services, crossed in full.
+# The trace UI adds one service that nothing depends on: its values rotate through the others.
+TRACE_UIS = ("jaeger", "phoenix", "none")
+TRACE_UI_SERVICES = {
+    "jaeger": ("jaeger", "http://jaeger:4318"),
+    "phoenix": ("phoenix", "http://phoenix:6006"),
+}
 COMBOS = [
-    {"model_runner": runner, "vector_store": store, "with_api": api}
-    for runner, store, api in itertools.product(
-        ("embedded", "llamacpp", "ollama", "hosted"), ("sqlite", "pgvector"), (True, False)
+    {"model_runner": runner, "vector_store": store, "with_api": api, "trace_ui": TRACE_UIS[i % 3]}
+    for i, (runner, store, api) in enumerate(
+        itertools.product(
+            ("embedded", "llamacpp", "ollama", "hosted"), ("sqlite", "pgvector"), (True, False)
+        )
     )
 ]
 
@@ -188,6 +196,24 @@ def test_stack_wiring(rendered: dict[str, Path], answers: dict[str, Any]) -> Non
         if answers["vector_store"] == "pgvector":
             assert services["pgvector"]["healthcheck"]["test"][1] == "pg_isready"
             assert {s["source"] for s in services["ingest"]["secrets"]} >= {"pgvector_dsn"}
+        app_env = services["ingest"]["environment"]
+        # State the app writes lives in the index volume: the image's filesystem is read-only.
+        assert app_env["TRACES_PATH"].startswith("/app/var/")
+        assert app_env["FEEDBACK_PATH"].startswith("/app/var/")
+        trace_ui = answers["trace_ui"]
+        if trace_ui == "none":
+            assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in app_env
+        else:
+            name, endpoint = TRACE_UI_SERVICES[trace_ui]
+            assert app_env["OTEL_EXPORTER_OTLP_ENDPOINT"] == endpoint
+            ui = services[name]
+            assert [p["host_ip"] for p in ui["ports"]] == ["127.0.0.1"]
+            assert ui["healthcheck"]["test"][0] == "CMD"
+            # Nothing waits for the trace UI: spans are dropped when it is down.
+            assert not [s for s in services.values() if name in (s.get("depends_on") or {})]
+        assert {"jaeger", "phoenix"} - {TRACE_UI_SERVICES.get(trace_ui, ("",))[0]} <= (
+            {"jaeger", "phoenix"} - set(services)
+        )
         volumes = config.get("volumes", {})
         assert "index" in volumes
         if profile in RUNNER_SERVICES:
@@ -218,6 +244,7 @@ def test_dockerfile_keeps_secrets_out_and_bases_configurable(rendered: dict[str,
         "llm.yaml",
         "models.yaml",
         "models.lock",
+        "evals/probes.yaml",
         "src/",
     }
     cli = rendered["embedded-sqlite-cli"] / "Dockerfile"
@@ -322,7 +349,9 @@ def test_default_stack_answers_over_http(
     """
     if os.geteuid() != 0:
         pytest.fail("the container test needs root (podman as the engine; see tests/containers)")
-    project = render(tmp_path / "my-rag-app", {"python_version": python_version})
+    project = render(
+        tmp_path / "my-rag-app", {"python_version": python_version}, portable_lock=True
+    )
     port = 18100 + int(python_version.split(".")[1])
     e2e_env = {
         **env,

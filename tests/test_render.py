@@ -21,6 +21,7 @@ OPTIONS: dict[str, list[Any]] = {
     "model_runner": ["embedded", "llamacpp", "ollama", "hosted"],
     "vector_store": ["sqlite", "pgvector"],
     "with_api": [True, False],
+    "trace_ui": ["jaeger", "phoenix", "none"],
 }
 MATRIX = rotate(OPTIONS)
 RAW_LEFTOVER = re.compile(r"\{%-? *(end)?raw|\{\{ *(package_name|project_slug)")
@@ -42,6 +43,8 @@ CONDITIONAL: dict[str, Callable[[dict[str, Any]], bool]] = {
     "tests/test_api_app.py": lambda a: a["with_api"],
     "tests/test_chat_page_browser.py": lambda a: a["with_api"],
     "compose.pgvector.yaml": lambda a: a["vector_store"] == "pgvector",
+    "tests/test_api_ops.py": lambda a: a["with_api"],
+    "compose.traces.yaml": lambda a: a["trace_ui"] != "none",
 }
 # Written by the post-copy tasks, not by a template file.
 GENERATED = {".copier-answers.yml", "uv.lock"}
@@ -86,7 +89,8 @@ def test_every_conditional_file_is_known() -> None:
         for path in TEMPLATE.rglob("*")
         if path.is_file() and "{%" in path.relative_to(TEMPLATE).as_posix()
     }
-    assert len(conditional) == 4 + 4 + 6 + 1  # licenses, CI files, API files, pgvector
+    # licenses, CI files, API files, pgvector, trace UIs
+    assert len(conditional) == 4 + 4 + 7 + 1 + 2
     assert all(("{% if" in name) for name in conditional)
 
 
@@ -138,6 +142,13 @@ def test_rendered_project_passes_its_own_gates(
     python = run(["uv", "run", "python", "-c", "import sys; print(sys.version)"], project, env)
     assert python.stdout.startswith(answers["python_version"])
     run(["make", "check"], project, env)
+    evaluated = run(["make", "eval-fake"], project, env)
+    assert (project / "build/evals/junit.xml").is_file()
+    if secret:
+        written = [project / "data/traces.jsonl", *(project / "build/evals").iterdir()]
+        for path in written:
+            assert PLANTED_KEY not in path.read_text(encoding="utf-8"), path
+        assert PLANTED_KEY not in evaluated.stdout + evaluated.stderr
     run(["git", "add", "--all"], project, env)
     run(["make", "pre-commit"], project, env)
     run(["make", "docs"], project, env)
@@ -153,8 +164,17 @@ def test_rendered_project_passes_its_own_gates(
         assert [s["run"] for s in steps if "run" in s] == [
             "make setup",
             "make check",
+            "make eval-fake",
+            'cat build/evals/summary.md >> "$GITHUB_STEP_SUMMARY"',
             "make pre-commit",
             "make docs",
+        ]
+        real = workflow["jobs"]["eval-real-model"]
+        assert real["if"] == "github.event_name == 'workflow_dispatch'"
+        assert [s["run"] for s in real["steps"] if "run" in s][1:4] == [
+            "make models-pull",
+            "make probe",
+            "make eval",
         ]
     if answers["ci"] == "gitlab":
         run(
@@ -171,4 +191,15 @@ def test_rendered_project_passes_its_own_gates(
             env,
         )
         pipeline = yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
-        assert pipeline["check"]["script"] == ["make check", "make pre-commit", "make docs"]
+        assert pipeline["check"]["script"] == [
+            "make check",
+            "make eval-fake",
+            "make pre-commit",
+            "make docs",
+        ]
+        assert pipeline["check"]["artifacts"]["reports"]["junit"] == "build/evals/junit.xml"
+        assert pipeline["eval-real-model"]["script"] == [
+            "make models-pull",
+            "make probe",
+            "make eval",
+        ]

@@ -6,7 +6,7 @@ import json
 import re
 import subprocess
 import tomllib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import copier
 import pytest
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
+TRACE_UI_SINCE = (0, 4, 0)  # the first release that asks `trace_ui`
 TEAM_MODULE = '''"""Our own code: the template must never touch it."""
 
 
@@ -42,6 +43,19 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def commit(project: Path, env: dict[str, str], message: str) -> None:
     run(["git", "add", "--all"], project, env)
     run(["git", "commit", "--quiet", "--no-verify", "-m", message], project, env)
+
+
+def update(project: Path, answers: dict[str, Any] | None = None) -> None:
+    """`copier update` to the working tree, non-interactive, changing ``answers`` on the way."""
+    copier.run_update(
+        str(project),
+        data=answers or {},
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        quiet=True,
+        vcs_ref="HEAD",
+    )
 
 
 def package_of(project: Path) -> str:
@@ -99,13 +113,19 @@ def test_update_keeps_team_edits(
     run(["uv", "add", "--no-sync", "tomli-w==1.2.0"], project, env)
     commit(project, env, "team edits")
 
-    copier.run_update(
-        str(project), defaults=True, overwrite=True, unsafe=True, quiet=True, vcs_ref="HEAD"
-    )
+    update(project)
 
     files = listing(project)
     assert not [name for name in files if name.endswith((".rej", ".orig"))]
     assert (project / "src" / package / "team_extras.py").read_text("utf-8") == TEAM_MODULE
+    recorded = (project / ".copier-answers.yml").read_text("utf-8")
+    if release.version_tuple < TRACE_UI_SINCE:  # the migration keeps the stack as it was
+        assert "trace_ui: none" in recorded
+        assert "compose.traces.yaml" not in files
+        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in (project / "compose.yaml").read_text("utf-8")
+    else:  # answered at copy time (the default): kept
+        assert "trace_ui: jaeger" in recorded
+        assert "compose.traces.yaml" in files
     assert "## Team notes" in readme.read_text(encoding="utf-8")
     changed = template_changed(template, release.tag, tmp_path, answers)
     if ".github/dependabot.yml" not in changed:
@@ -162,20 +182,25 @@ def test_flipping_ci_on_update_swaps_the_ci_files(
 ) -> None:
     project = render(tmp_path / "project", {"ci": "github"}, src=template, vcs_ref="HEAD")
     commit(project, env, "generated")
-    copier.run_update(
-        str(project),
-        data={"ci": "gitlab"},
-        defaults=True,
-        overwrite=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref="HEAD",
-    )
+    update(project, {"ci": "gitlab"})
     files = listing(project)
     assert ".gitlab-ci.yml" in files
     assert not any(name.startswith(".github/") for name in files)
     assert "zizmor" not in (project / "pyproject.toml").read_text(encoding="utf-8")
     run(["uv", "lock", "--check"], project, env)  # relocked after the update
+
+
+def test_a_project_from_the_last_release_opts_in_to_a_trace_ui(
+    template: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """An answer given on update wins over the recorded one (or the migration's `none`)."""
+    latest = releases()[-1]
+    project = render(tmp_path / "project", {}, src=template, vcs_ref=latest.tag)
+    commit(project, env, "generated")
+    update(project, {"trace_ui": "phoenix"})
+    assert "trace_ui: phoenix" in (project / ".copier-answers.yml").read_text("utf-8")
+    assert "arizephoenix/phoenix:" in (project / "compose.traces.yaml").read_text("utf-8")
+    assert "http://phoenix:6006" in (project / "compose.yaml").read_text("utf-8")
 
 
 @pytest.mark.slow
@@ -193,15 +218,7 @@ def test_turning_the_api_off_on_update_removes_its_files_and_dependencies(
         "tests/test_chat_page_browser.py",
     }
     assert api_files <= listing(project)
-    copier.run_update(
-        str(project),
-        data={"with_api": False, "vector_store": "pgvector"},
-        defaults=True,
-        overwrite=True,
-        unsafe=True,
-        quiet=True,
-        vcs_ref="HEAD",
-    )
+    update(project, {"with_api": False, "vector_store": "pgvector"})
     assert not api_files & listing(project)
     pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
     assert "fastapi" not in pyproject

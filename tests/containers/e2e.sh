@@ -64,8 +64,17 @@ secrets="$(mktemp -d)"
 export RUNNER=llamacpp PROMPT_STYLE=completion SECRETS_HOST_DIR="$secrets/secrets"
 APP_VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' "$project/pyproject.toml" | head -n 1)"
 export APP_VERSION
-compose=(docker-compose -p "$name" --project-directory "$project"
-    -f "$project/compose.yaml" -f "$here/compose.test.yaml" --profile llamacpp)
+test_files=("$here/compose.test.yaml")
+# trace_ui=jaeger: an OTLP sink stands in for the Jaeger image (compose.traces.test.yaml).
+jaeger=0
+if grep -qs '^  jaeger:' "$project/compose.traces.yaml"; then
+    jaeger=1
+    test_files+=("$here/compose.traces.test.yaml")
+    export OTLP_SINK="$here/otlp-sink.py"
+fi
+compose=(docker-compose -p "$name" --project-directory "$project" -f "$project/compose.yaml")
+for f in "${test_files[@]}"; do compose+=(-f "$f"); done
+compose+=(--profile llamacpp)
 [[ -f "$project/.env" ]] && log "NOTE: $project/.env exists and is used by the stack (env_file)"
 
 cleanup() {
@@ -88,7 +97,7 @@ trap cleanup EXIT
 
 # `make up` as users run it (containers.mk), on this project name, with the test override.
 make=(make --no-print-directory -C "$project" GPU=cpu RUNNER=llamacpp
-    COMPOSE="docker-compose -p $name" COMPOSE_EXTRA_FILES="$here/compose.test.yaml"
+    COMPOSE="docker-compose -p $name" COMPOSE_EXTRA_FILES="${test_files[*]}"
     SECRETS_HOST_DIR="$SECRETS_HOST_DIR" UP_TIMEOUT="${E2E_TIMEOUT:-900}")
 
 step "compose config -q" "${compose[@]}" config -q
@@ -108,8 +117,9 @@ exit_code() { podman inspect --format '{{.State.ExitCode}}' "$name-$1-1"; }
 [[ "$(exit_code ingest)" == 0 ]] || die "ingest did not exit 0"
 log "ok: one-shot jobs llamacpp-models and ingest exited 0"
 
-curl -fsS "$base_url/readyz" | check "readyz: ready, index not empty, model reachable" \
-    "assert d['status'] == 'ready', d; assert ' 0 chunks' not in d['checks']['store']['detail'], d"
+curl -fsS "$base_url/readyz" | check "readyz: ready, index not empty, model reachable, probes pass" \
+    "assert d['status'] == 'ready', d; assert ' 0 chunks' not in d['checks']['store']['detail'], d
+assert 'answered as expected' in d['checks']['probes']['detail'], d"
 
 uid="$("${compose[@]}" exec -T app id -u)"
 [[ "$uid" == 10001 ]] || die "app runs as uid $uid, not 10001"
@@ -161,6 +171,27 @@ PY
 ask "What port does the staging server use?" environments.md 8443
 ask "When does the daily standup start?" meetings.md 09:30
 ask "How do I roll back a release?" deployments.md "heronctl rollback"
+
+# Traces: the JSONL file in the index volume, shown by `<cli> traces`, with real token counts.
+"${compose[@]}" exec -T app "$cli" traces --json >"$secrets/traces.json"
+check "traces: ask spans with GenAI attributes and token counts in /app/var/traces.jsonl" "
+spans = [s for t in d for s in t['spans']]
+ops = ('chat', 'text_completion')
+calls = [s for s in spans if s['attributes'].get('gen_ai.operation.name') in ops]
+assert calls and all(s['attributes']['gen_ai.usage.output_tokens'] > 0 for s in calls), spans[:3]
+assert 'rag.ask' in {s['name'] for s in spans}, sorted({s['name'] for s in spans})
+" <"$secrets/traces.json"
+if ((jaeger)); then
+    # ...and the same spans over OTLP to the trace UI's collector port (batched: a few seconds).
+    for _ in $(seq 30); do
+        "${compose[@]}" exec -T jaeger python3 /opt/otlp-sink.py --dump >"$secrets/otlp.json"
+        python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if all(d["keys"].values()) else 1)' \
+            "$secrets/otlp.json" && break
+        sleep 1
+    done
+    check "OTLP export to the trace UI (http://jaeger:4318) carries the GenAI attributes" \
+        "assert d['requests'] > 0 and all(d['keys'].values()), d" <"$secrets/otlp.json"
+fi
 
 step "make down ARGS=-v" "${make[@]}" down ARGS=-v
 [[ -z "$(podman ps -aq --filter "label=com.docker.compose.project=$name")" ]] \

@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from helpers import render, use_wheelhouse
+from helpers import render
 
 
 def main(destination: str) -> None:
     dest = Path(destination).resolve()
     if not (dest / "uv.lock").is_file():
-        use_wheelhouse()
-        render(dest, {})
+        # A lock the image build can use: PyPI sources, not this checkout's wheelhouse.
+        render(dest, {}, portable_lock=True)
     sys.stdout.write(f"{dest}\n")
 
 

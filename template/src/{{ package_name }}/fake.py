@@ -16,6 +16,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from .gateway import Generation, Usage
+from .telemetry import model_call
 from .tokens import HeuristicTokenCounter
 
 if TYPE_CHECKING:
@@ -94,8 +95,24 @@ class FakeGateway:
     def generate(self, prompt: Prompt) -> Generation:
         """The first sentence of source [1] (or the lowest-numbered source), cited."""
         self.prompts.append(prompt)
-        if self.fail_with is not None:
-            raise self.fail_with
+        with model_call(
+            "text_completion",
+            self.model,
+            "fake",
+            max_tokens=prompt.max_tokens,
+            temperature=prompt.temperature,
+        ) as call:
+            if self.fail_with is not None:
+                raise self.fail_with
+            generation = self._answer(prompt)
+            call.finish(
+                response_model=generation.model,
+                input_tokens=generation.usage.prompt_tokens,
+                output_tokens=generation.usage.completion_tokens,
+            )
+        return generation
+
+    def _answer(self, prompt: Prompt) -> Generation:
         sources = sources_in(prompt)
         if sources:
             number = 1 if 1 in sources else min(sources)

@@ -43,6 +43,7 @@ from .runners.errors import (
     RunnerUnavailableError,
 )
 from .settings import APP_COMMAND, ConfigError
+from .telemetry import model_call
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -170,6 +171,12 @@ class LiteLLMGateway:
         import litellm  # noqa: PLC0415 - slow import, see module doc
 
         litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on errors
+        # LiteLLM logs to stdout through handlers of its own, which would corrupt `--json`
+        # output: its records go to the app's stderr handler (JSON, secrets scrubbed) instead.
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+            library_logger = logging.getLogger(name)
+            library_logger.handlers.clear()
+            library_logger.propagate = True
         # LiteLLM cuts stop lists to OpenAI's 4; local runners take any number (see _stops).
         litellm.disable_stop_sequence_limit = True
         self._settings = settings
@@ -213,6 +220,15 @@ class LiteLLMGateway:
         """The style the chat model gets, detected once on first use when PROMPT_STYLE=auto."""
         return self._current_style()
 
+    @property
+    def provider(self) -> str:
+        """The GenAI provider name for traces: the hosted provider, or the local server kind."""
+        if self._runner.name == "hosted" and self._settings.hosted_model:
+            return self._settings.hosted_model.split("/", maxsplit=1)[0]
+        return {"embedded": "llama_cpp", "llamacpp": "llama_cpp"}.get(
+            self._runner.name, self._runner.name
+        )
+
     def health(self) -> Health:
         """Whether the runner is up and has its model (for readiness probes); never raises."""
         return self._runner.health(self._settings, self._http)
@@ -235,12 +251,46 @@ class LiteLLMGateway:
             messages = [{"role": "user", "content": prompt.completion}]
             if prompt.stop:
                 kwargs["stop"] = self._stops(prompt.stop, chosen)
-        started = time.perf_counter()
-        try:
-            response = router.completion(model="chat", messages=messages, **kwargs)
-        except _litellm_errors() as exc:
-            raise self._explain(exc) from None
-        latency_ms = (time.perf_counter() - started) * 1000
+        operation = "chat" if style == "chat" else "text_completion"
+        with model_call(
+            operation,
+            chosen.chat_model,
+            self.provider,
+            max_tokens=prompt.max_tokens,
+            temperature=prompt.temperature,
+        ) as call:
+            started = time.perf_counter()
+            try:
+                response = router.completion(model="chat", messages=messages, **kwargs)
+            except _litellm_errors() as exc:
+                raise self._explain(exc) from None
+            latency_ms = (time.perf_counter() - started) * 1000
+            generation = self._generation(response, style, prompt, chosen, latency_ms)
+            call.finish(
+                response_model=generation.model,
+                input_tokens=generation.usage.prompt_tokens,
+                output_tokens=generation.usage.completion_tokens,
+            )
+        # model: what was asked for; model_version: what the provider says answered (a dated
+        # snapshot for hosted models, the tag or file for local runners).
+        logger.info(
+            "generated %d tokens with %s (%s style) in %.0f ms",
+            generation.usage.completion_tokens,
+            generation.model,
+            style,
+            latency_ms,
+            extra={"model": chosen.chat_model, "model_version": generation.model},
+        )
+        return generation
+
+    def _generation(
+        self,
+        response: object,
+        style: PromptStyle,
+        prompt: Prompt,
+        chosen: RouterPlan,
+        latency_ms: float,
+    ) -> Generation:
         from litellm.types.utils import ModelResponse  # noqa: PLC0415 - loaded by now
 
         if not isinstance(response, ModelResponse):  # pragma: no cover - we never stream
@@ -250,7 +300,7 @@ class LiteLLMGateway:
         usage = getattr(response, "usage", None)
         if style == "completion":
             text = _cut_at_stop(text, prompt.stop)
-        generation = Generation(
+        return Generation(
             text=text.strip(),
             model=response.model or chosen.chat_model,
             usage=Usage(
@@ -260,14 +310,6 @@ class LiteLLMGateway:
             ),
             latency_ms=latency_ms,
         )
-        logger.debug(
-            "generated %d tokens with %s (%s style) in %.0f ms",
-            generation.usage.completion_tokens,
-            generation.model,
-            style,
-            latency_ms,
-        )
-        return generation
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One unit vector per text, in order; batched to stay within provider limits.
@@ -284,14 +326,23 @@ class LiteLLMGateway:
             )
         if not texts:
             return []
-        router, _ = self._router(None)
+        router, chosen = self._router(None)
+        model = chosen.embed_model or "embed"
         vectors: list[list[float]] = []
         for start in range(0, len(texts), EMBED_BATCH):
             batch = texts[start : start + EMBED_BATCH]
-            try:
-                response = router.embedding(model="embed", input=list(batch))
-            except _litellm_errors() as exc:
-                raise self._explain(exc) from None
+            with model_call("embeddings", model, self.provider) as call:
+                try:
+                    response = router.embedding(model="embed", input=list(batch))
+                except _litellm_errors() as exc:
+                    raise self._explain(exc) from None
+                usage = getattr(response, "usage", None)
+                input_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+                call.finish(
+                    response_model=str(getattr(response, "model", None) or model),
+                    input_tokens=input_tokens,
+                    output_tokens=0,
+                )
             items = sorted(response.data, key=lambda item: int(_field(item, "index")))
             vectors.extend(_vector(_field(item, "embedding")) for item in items)
         return vectors

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from .chunking import Chunker, ChunkingConfig, FolderConfigs
 from .documents import load_documents
+from .tracing import get_tracer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -106,6 +107,23 @@ class Ingestor:
         progress: Progress | None = None,
     ) -> IngestReport:
         """Index ``paths`` (files or folders); with ``prune``, drop vanished files under them."""
+        with get_tracer().start_as_current_span("rag.ingest") as span:
+            report = self._ingest(paths, rebuild=rebuild, prune=prune, progress=progress)
+            span.set_attribute("rag.ingest.loaded", report.loaded)
+            span.set_attribute("rag.ingest.skipped", len(report.skipped))
+            span.set_attribute("rag.ingest.chunks_added", report.chunks_added)
+            span.set_attribute("rag.ingest.chunks_embedded", report.chunks_embedded)
+            span.set_attribute("rag.ingest.total_chunks", report.total_chunks)
+            return report
+
+    def _ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        rebuild: bool,
+        prune: bool,
+        progress: Progress | None,
+    ) -> IngestReport:
         report = IngestReport()
         embed = self.gateway is not None and self.gateway.embeddings_enabled
         if rebuild:
@@ -157,7 +175,10 @@ class Ingestor:
             report.files_unchanged += 1
             report.chunks_unchanged += len(self.store.chunk_state(doc.source))
             return embed
-        chunks = self.chunker.chunk(doc, config)
+        with get_tracer().start_as_current_span("rag.chunk") as span:
+            chunks = self.chunker.chunk(doc, config)
+            span.set_attribute("rag.source", doc.source)
+            span.set_attribute("rag.chunks", len(chunks))
         vectors: dict[str, list[float]] = {}
         if embed:
             state = self.store.chunk_state(doc.source)
@@ -186,7 +207,9 @@ class Ingestor:
         vectors: dict[str, list[float]] = {}
         for start in range(0, len(chunks), self.embed_batch):
             batch = chunks[start : start + self.embed_batch]
-            embedded = self.gateway.embed([chunk.indexed_text for chunk in batch])
+            with get_tracer().start_as_current_span("rag.embed") as span:
+                span.set_attribute("rag.embed.texts", len(batch))
+                embedded = self.gateway.embed([chunk.indexed_text for chunk in batch])
             if len(embedded) != len(batch):
                 raise ValueError(f"asked for {len(batch)} embeddings, got {len(embedded)}")
             vectors.update(

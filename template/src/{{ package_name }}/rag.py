@@ -20,6 +20,7 @@ from .prompts import SourceText, rag_prompt
 from .retrieval import Retriever
 from .settings import AppError
 from .store.query import query_terms
+from .telemetry import record_content
 from .tracing import get_tracer, trace_id_hex
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class Rag:
         started = time.perf_counter()
         with get_tracer().start_as_current_span("rag.ask") as span:
             trace_id = trace_id_hex(span)
-            span.set_attribute("rag.question", question)
+            record_content(span, "rag.question", question)
             retrieval = self.retriever.retrieve(question, top_k)
             sources = self._fit_context(retrieval.hits)
             if not sources:
@@ -148,7 +149,9 @@ class Rag:
                 max_tokens=self.max_answer_tokens,
             )
             with get_tracer().start_as_current_span("rag.generate") as generate_span:
+                record_content(generate_span, "gen_ai.prompt", prompt.completion)
                 generation = self.gateway.generate(prompt)
+                record_content(generate_span, "gen_ai.completion", generation.text)
                 generate_span.set_attribute("gen_ai.response.model", generation.model)
                 generate_span.set_attribute(
                     "gen_ai.usage.input_tokens", generation.usage.prompt_tokens

@@ -215,6 +215,31 @@ class Settings(BaseSettings):
         default=30.0, ge=0.0, validation_alias="READINESS_CACHE_SECONDS"
     )
     # --- end retrieval settings ---
+    # --- operations: traces, logs, feedback, evals, probes ---
+    tracing_enabled: bool = Field(default=True, validation_alias="TRACING_ENABLED")
+    traces_path: Path = Field(default=Path("data/traces.jsonl"), validation_alias="TRACES_PATH")
+    trace_capture_content: bool = Field(default=False, validation_alias="TRACE_CAPTURE_CONTENT")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    log_format: Literal["json", "text"] = Field(default="json", validation_alias="LOG_FORMAT")
+    feedback_path: Path = Field(
+        default=Path("data/feedback.sqlite3"), validation_alias="FEEDBACK_PATH"
+    )
+    eval_cases_path: Path = Field(
+        default=Path("evals/cases.yaml"), validation_alias="EVAL_CASES_PATH"
+    )
+    eval_baseline_path: Path = Field(
+        default=Path("evals/baseline.json"), validation_alias="EVAL_BASELINE_PATH"
+    )
+    eval_reports_dir: Path = Field(default=Path("build/evals"), validation_alias="EVAL_REPORTS_DIR")
+    eval_cost_per_million_input_tokens: float = Field(
+        default=0.0, ge=0.0, validation_alias="EVAL_COST_PER_MILLION_INPUT_TOKENS"
+    )
+    eval_cost_per_million_output_tokens: float = Field(
+        default=0.0, ge=0.0, validation_alias="EVAL_COST_PER_MILLION_OUTPUT_TOKENS"
+    )
+    probes_path: Path = Field(default=Path("evals/probes.yaml"), validation_alias="PROBES_PATH")
 
     @classmethod
     def settings_customise_sources(
@@ -240,6 +265,7 @@ class Settings(BaseSettings):
         "ollama_base_url",
         "hosted_api_base",
         "hf_endpoint",
+        "otel_exporter_otlp_endpoint",
     )
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:
