@@ -218,6 +218,7 @@ class Settings(BaseSettings):
     # --- operations: traces, logs, feedback, evals, probes ---
     tracing_enabled: bool = Field(default=True, validation_alias="TRACING_ENABLED")
     traces_path: Path = Field(default=Path("data/traces.jsonl"), validation_alias="TRACES_PATH")
+    traces_max_mb: float = Field(default=50.0, gt=0.0, validation_alias="TRACES_MAX_MB")
     trace_capture_content: bool = Field(default=False, validation_alias="TRACE_CAPTURE_CONTENT")
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT"

@@ -86,12 +86,22 @@ class _Policy:
 _policy = _Policy()
 
 
-class JsonlSpanExporter(SpanExporter):
-    """Appends one JSON object per finished span to a file: traces with no server at all."""
+def rotated(path: Path) -> Path:
+    """Where the previous trace file goes when TRACES_PATH reaches TRACES_MAX_MB."""
+    return path.with_name(path.name + ".1")
 
-    def __init__(self, path: Path, redactor: Redactor) -> None:
+
+class JsonlSpanExporter(SpanExporter):
+    """Appends one JSON object per finished span to a file: traces with no server at all.
+
+    The file is bounded: past ``max_bytes`` it becomes ``<name>.1`` (replacing the one before),
+    so a long-running server keeps at most about twice that on disk.
+    """
+
+    def __init__(self, path: Path, redactor: Redactor, max_bytes: int = 50 * 2**20) -> None:
         self.path = path
         self.redactor = redactor
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -101,6 +111,9 @@ class JsonlSpanExporter(SpanExporter):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a", encoding="utf-8") as out:
                     out.writelines(line + "\n" for line in lines)
+                    size = out.tell()
+                if size >= self.max_bytes:
+                    self.path.replace(rotated(self.path))
         except OSError:
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
@@ -182,7 +195,9 @@ def configure_telemetry(settings: Settings, *, extra: Sequence[SpanExporter] = (
         # flush at exit (flush_telemetry), and a reconfigure or shutdown flushes too.
         processors: list[SpanProcessor] = [
             BatchSpanProcessor(
-                JsonlSpanExporter(settings.traces_path, redactor),
+                JsonlSpanExporter(
+                    settings.traces_path, redactor, int(settings.traces_max_mb * 2**20)
+                ),
                 schedule_delay_millis=JSONL_FLUSH_MILLIS,
             )
         ]

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.tree import Tree
 
+from .telemetry import rotated
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -54,11 +56,16 @@ class TraceRecord:
 
 
 def read_spans(path: Path) -> list[SpanRecord]:
-    """Every span in the file; lines that are not spans (a torn last write) are skipped."""
-    if not path.is_file():
-        return []
+    """Every span in the file and its rotated predecessor (``<name>.1``), oldest first.
+
+    Lines that are not spans (a torn last write) are skipped.
+    """
+    lines: list[str] = []
+    for part in (rotated(path), path):
+        if part.is_file():
+            lines.extend(part.read_text(encoding="utf-8").splitlines())
     spans = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in lines:
         try:
             raw = json.loads(line)
             spans.append(
