@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Generic, TypeVar
 
 import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -22,9 +22,12 @@ from .runners.errors import GatewayError
 from .settings import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from .gateway import Gateway
+
+T = TypeVar("T")
 
 
 class Probe(BaseModel):
@@ -91,21 +94,35 @@ def run_probes(probes: list[Probe], gateway: Gateway) -> list[ProbeResult]:
     return [run_probe(probe, gateway) for probe in probes]
 
 
-class ProbeCache:
-    """Probe results reused for ``ttl_seconds``; one caller runs them while others wait."""
+class TtlCache(Generic[T]):
+    """A value computed at most once per ``ttl_seconds``; one caller computes while others wait.
 
-    def __init__(self, probes: list[Probe], gateway: Gateway, ttl_seconds: float) -> None:
-        self.probes = probes
-        self.gateway = gateway
+    Readiness checks share it, so an endpoint polled every few seconds calls the model at most
+    once per period.
+    """
+
+    def __init__(self, compute: Callable[[], T], ttl_seconds: float) -> None:
+        self.compute = compute
         self.ttl_seconds = ttl_seconds
         self._lock = threading.Lock()
-        self._cached: tuple[float, list[ProbeResult]] | None = None
+        self._cached: tuple[float, T] | None = None
 
-    def results(self) -> list[ProbeResult]:
+    def get(self) -> T:
         with self._lock:
             now = time.monotonic()
             if self._cached and now - self._cached[0] < self.ttl_seconds:
                 return self._cached[1]
-            results = run_probes(self.probes, self.gateway)
-            self._cached = (now, results)
-            return results
+            value = self.compute()
+            self._cached = (now, value)
+            return value
+
+
+class ProbeCache(TtlCache[list[ProbeResult]]):
+    """Probe results reused for ``ttl_seconds``."""
+
+    def __init__(self, probes: list[Probe], gateway: Gateway, ttl_seconds: float) -> None:
+        super().__init__(lambda: run_probes(probes, gateway), ttl_seconds)
+        self.probes = probes
+
+    def results(self) -> list[ProbeResult]:
+        return self.get()
