@@ -9,33 +9,30 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 # Parallel renders: at least 2 workers even on small machines (most of a render is waiting).
 WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo $$n)
-export UV_PYTHON_DOWNLOADS ?= never
+# Every recipe, and every git hook a recipe runs (pre-commit's hooks call `uv run`), finds the
+# tools installed in .venv first: nothing has to be on the machine's PATH but Python and make.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
-# PyPI has llama-cpp-python only as source: build its wheel once here and let every generated
-# project in the tests and the demo install it (tests/helpers.py points uv at this folder).
-WHEELHOUSE := build/wheels
-LLAMA_CPP_PYTHON := $(shell grep -o 'llama-cpp-python==[0-9.]*' template/pyproject.toml.jinja | head -n1)
 
-.PHONY: help bootstrap wheels browser demo test bench bench-ops lint format docs clean test-containers test-containers-all bench-containers
+.PHONY: help prerequisites bootstrap wheels browser demo test bench bench-ops lint format docs clean test-containers test-containers-all bench-containers
 
 help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+prerequisites: ## Check what the machine needs: Python 3.11+ with venv, git (and a compiler, CMake)
+	@bash tests/scripts/check-prerequisites.sh base $(PYTHON)
+
 bootstrap: $(VENV)/.synced ## Install the template's own tools into .venv (uv, copier, pytest ...)
 
 $(VENV)/.synced: pyproject.toml uv.lock
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { bash tests/scripts/check-prerequisites.sh base $(PYTHON) \
+		&& $(PYTHON) -m venv $(VENV); }
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv sync --locked --quiet
 	@touch $@
 
-wheels: $(WHEELHOUSE)/.built ## Build the llama-cpp-python wheel once (a few minutes on 2 cores)
-
-$(WHEELHOUSE)/.built: template/pyproject.toml.jinja | $(VENV)/.synced
-	@echo "Building $(LLAMA_CPP_PYTHON) into $(WHEELHOUSE) once (PyPI ships only its source)..."
-	CMAKE_BUILD_PARALLEL_LEVEL=$(WORKERS) $(BIN)/python -m pip wheel --quiet --no-deps \
-		--disable-pip-version-check --wheel-dir $(WHEELHOUSE) '$(LLAMA_CPP_PYTHON)'
-	@touch $@
+wheels: bootstrap ## Build the portable llama-cpp-python wheel once (about 8 minutes on 2 cores)
+	@$(BIN)/python tests/wheelhouse.py
 
 browser: ## Install Chromium for the chat-page test, if the system has none
 	@bash tests/scripts/install-chromium.sh

@@ -6,22 +6,26 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from helpers import project_env, python_shims, use_wheelhouse
+from helpers import available_pythons, prepare_renders, project_env
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 
 def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001 - pytest's signature
-    """Before any render: generated projects install llama-cpp-python from the wheelhouse."""
-    use_wheelhouse()
+    """Before any render: this machine's Pythons, no downloads, llama-cpp-python's wheel."""
+    prepare_renders()
+
+
+def pytest_report_header() -> str:
+    """Which Pythons generated projects run on here (the others are rendered only)."""
+    return f"generated projects run on Python {', '.join(available_pythons()) or 'none found'}"
 
 
 @pytest.fixture(scope="session")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def env() -> dict[str, str]:
     """Environment for commands run in generated projects (interpreters, uv, offline flags)."""
-    shims = python_shims(tmp_path_factory.mktemp("python-shims"))
-    return project_env(shims)
+    return project_env(require_everything=True)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -12,63 +13,105 @@ from typing import TYPE_CHECKING, Any
 import copier
 import plumbum
 
+import wheelhouse
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_VENV_BIN = ROOT / ".venv" / "bin"
-# Wheels built once by `make wheels` (llama-cpp-python has only a source release on PyPI).
-WHEELHOUSE = ROOT / "build" / "wheels"
+# The portable llama-cpp-python wheel built once by `make wheels` (PyPI ships only its source).
+WHEELHOUSE = wheelhouse.folder()
+SHIMS = ROOT / "build" / "python-shims"
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+TEMPLATE_DEFAULT_PYTHON = "3.12"
 # Files that disappear from a listing: build output, caches and local state.
 IGNORED_PARTS = frozenset(
     {".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", "__pycache__", "site"},
 )
 
 
-def python_shims(directory: Path) -> Path:
-    """Put ``python3.X`` for every supported version on one directory, if this machine has it.
+def find_python(version: str) -> str | None:
+    """The interpreter for ``version`` on this machine: a pyenv install, else one on PATH."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))
+    return str(candidates[-1]) if candidates else shutil.which(f"python{version}")
+
+
+def python_shims() -> Path:
+    """A folder with ``python3.X`` for every supported version this machine has.
 
     uv finds interpreters by name on PATH; pyenv's shims answer only for the selected version,
-    so link the real interpreters instead. Returns the directory to prepend to PATH.
+    so the real interpreters are linked instead. Parallel workers share the folder.
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    SHIMS.mkdir(parents=True, exist_ok=True)
     for version in PYTHON_VERSIONS:
-        link = directory / f"python{version}"
-        if link.exists():
-            continue
-        candidates = sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))
-        found = str(candidates[-1]) if candidates else shutil.which(f"python{version}")
-        if found:
-            link.symlink_to(found)
-    return directory
+        link = SHIMS / f"python{version}"
+        found = find_python(version)
+        if found and not link.exists():
+            with contextlib.suppress(FileExistsError):  # another worker was first
+                link.symlink_to(found)
+    return SHIMS
 
 
-def use_wheelhouse() -> None:
-    """Let uv in this process and its children (Copier's lock task too) use WHEELHOUSE.
+def available_pythons() -> list[str]:
+    """The supported Python versions this machine has: generated projects can run on these.
 
-    Without it, every generated project builds llama-cpp-python from source, minutes each.
+    Tests never download an interpreter (that needs GitHub), so a machine with one Python runs
+    every generated project on it; the other versions are still rendered and checked as text.
     """
+    return [version for version in PYTHON_VERSIONS if find_python(version)]
+
+
+def runnable_python() -> str:
+    """The Python version a generated project gets when a test does not choose one.
+
+    The template's default (3.12) when this machine has it, else one it has: a machine whose
+    only interpreter is 3.11 (or 3.13) still runs every test and the demo.
+    """
+    available = available_pythons()
+    if TEMPLATE_DEFAULT_PYTHON in available or not available:
+        return TEMPLATE_DEFAULT_PYTHON
+    return available[0]
+
+
+def prepare_renders() -> None:
+    """Set up this process for rendering: Copier's tasks (``uv lock``) run with what it sets.
+
+    uv finds this machine's interpreters and never downloads one (that needs GitHub), and it
+    installs llama-cpp-python from WHEELHOUSE: without it every generated project would build
+    llama-cpp-python from source, minutes each.
+    """
+    settings = {
+        "PATH": os.pathsep.join([str(python_shims()), os.environ.get("PATH", "")]),
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
     if any(WHEELHOUSE.glob("*.whl")):
-        os.environ["UV_FIND_LINKS"] = str(WHEELHOUSE)
-        # Copier runs its tasks with plumbum's copy of the environment, taken when plumbum was
-        # imported: without this line the lock task never sees the wheelhouse, and each
-        # project's uv.lock points llama-cpp-python at PyPI's source release.
-        plumbum.local.env["UV_FIND_LINKS"] = str(WHEELHOUSE)
+        settings["UV_FIND_LINKS"] = str(WHEELHOUSE)
+    os.environ.update(settings)
+    # Copier runs its tasks with plumbum's copy of the environment, taken when plumbum was
+    # imported: without this, the lock task would see none of the settings above.
+    for key, value in settings.items():
+        plumbum.local.env[key] = value
 
 
-def project_env(shims: Path) -> dict[str, str]:
-    """Environment for commands run inside a generated project: offline-safe and quiet."""
+def project_env(*, require_everything: bool = False) -> dict[str, str]:
+    """Environment for commands run inside a generated project: offline-safe and quiet.
+
+    ``require_everything`` is for the template's tests: a generated test that needs a browser or
+    Postgres must run, not skip (`make test` installs Chromium; Postgres comes from a dev
+    dependency). The demo leaves it off: a missing optional tool never fails it.
+    """
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-    env["PATH"] = os.pathsep.join([str(shims), str(TEMPLATE_VENV_BIN), env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join(
+        [str(python_shims()), str(TEMPLATE_VENV_BIN), env.get("PATH", "")]
+    )
     env["UV_PYTHON_DOWNLOADS"] = "never"
     env["UV_NO_PROGRESS"] = "1"
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    # The chat-page test must run here, not skip: the Makefile installs Chromium.
-    env["REQUIRE_BROWSER"] = "1"
-    # Likewise the pgvector store tests (Postgres and pgvector come from a dev dependency).
-    env["REQUIRE_PGVECTOR"] = "1"
+    if require_everything:
+        env["REQUIRE_BROWSER"] = "1"
+        env["REQUIRE_PGVECTOR"] = "1"
     env.setdefault("GIT_AUTHOR_NAME", "Template Tests")
     env.setdefault("GIT_AUTHOR_EMAIL", "tests@example.com")
     env.setdefault("GIT_COMMITTER_NAME", "Template Tests")
@@ -87,9 +130,12 @@ def render(
 ) -> Path:
     """Render the template with ``answers`` (defaults for the rest) into ``destination``.
 
+    Without a ``python_version`` answer, the project targets a Python this machine has.
+
     ``portable_lock`` locks without the wheelhouse, as a user's machine would: for projects
     whose ``uv.lock`` must work elsewhere (a container build cannot see ``build/wheels``).
     """
+    answers = {"python_version": runnable_python(), **answers}
     saved = os.environ.pop("UV_FIND_LINKS", None) if portable_lock else None
     if portable_lock:
         plumbum.local.env.pop("UV_FIND_LINKS", "")

@@ -8,14 +8,25 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from helpers import ROOT, listing, render, rotate, run
+from helpers import (
+    PYTHON_VERSIONS,
+    ROOT,
+    TEMPLATE_DEFAULT_PYTHON,
+    available_pythons,
+    listing,
+    render,
+    rotate,
+    run,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+# Generated projects run on the Pythons this machine has (tests never download one); every
+# supported version is still rendered by test_every_python_version_renders.
 OPTIONS: dict[str, list[Any]] = {
-    "python_version": ["3.11", "3.12", "3.13"],
+    "python_version": available_pythons() or [TEMPLATE_DEFAULT_PYTHON],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "ci": ["github", "gitlab", "none"],
     "model_runner": ["embedded", "llamacpp", "ollama", "hosted"],
@@ -97,6 +108,22 @@ def test_every_conditional_file_is_known() -> None:
 def test_matrix_covers_every_value() -> None:
     for option, values in OPTIONS.items():
         assert {combo[option] for combo in MATRIX} == set(values), option
+
+
+def test_the_default_python_is_the_one_helpers_assume() -> None:
+    questions = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+    assert questions["python_version"]["default"] == TEMPLATE_DEFAULT_PYTHON
+    assert list(questions["python_version"]["choices"]) == list(PYTHON_VERSIONS)
+
+
+@pytest.mark.parametrize("version", PYTHON_VERSIONS)
+def test_every_python_version_renders(tmp_path: Path, version: str) -> None:
+    project = render(tmp_path / "p", {"python_version": version}, skip_tasks=True)
+    assert (project / ".python-version").read_text(encoding="utf-8").strip() == version
+    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'requires-python = ">={version}"' in pyproject
+    assert f'target-version = "py{version.replace(".", "")}"' in pyproject
+    assert f'python_version = "{version}"' in pyproject
 
 
 @pytest.mark.slow

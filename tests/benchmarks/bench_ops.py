@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import yaml
 
-from helpers import ROOT, project_env, python_shims, render, run, use_wheelhouse
+from helpers import ROOT, prepare_renders, project_env, render, run
 from models import tiny_gguf
 
 BENCH_DIR = ROOT / "build" / "bench-ops"
@@ -45,9 +45,9 @@ def main() -> int:
     """Run every measurement and print the figures."""
     if BENCH_DIR.exists():
         shutil.rmtree(BENCH_DIR)
-    use_wheelhouse()
+    prepare_renders()
     project = render(BENCH_DIR / "my-rag-app", {})
-    env = project_env(python_shims(BENCH_DIR / ".python-shims"))
+    env = project_env()
     run(["make", "setup"], project, env)
     gguf = str(tiny_gguf())
     model_env = {**env, "MODEL_RUNNER": "embedded", "GGUF_MODEL_PATH": gguf, "LLM_THREADS": "2"}

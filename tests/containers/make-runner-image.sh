@@ -7,7 +7,7 @@
 #
 # llama-cpp-python[server]==LLAMA_CPP_PYTHON_VERSION (default 0.3.36) is installed on the host
 # with `uv pip install --target` for the CPython the python image was made from, from the wheel
-# in build/wheels (WHEELS_DIR; `make wheels` builds it once) and its extra's dependencies from
+# in build/wheels/<version>-<flags> (WHEELS_DIR; `make wheels` builds it once) and its extra's dependencies from
 # PyPI, then copied into the image: no compiler in the image, nothing compiled here, no download
 # in the build but Debian's apt. The installed tree is cached in CT_CACHE (default
 # ${XDG_CACHE_HOME:-~/.cache}/copier-llmops-containers).
@@ -38,8 +38,9 @@ python="${PYTHON_FOR_IMAGE:-}"
 if [[ -z "$python" ]]; then
     python="$(podman run --rm "${PODMAN_RUN_FLAGS[@]}" "$python_image" python3 -c \
         'import platform; print(platform.python_version())')"
-    python="$(pyenv prefix "$python" 2>/dev/null)/bin/python3" \
+    prefix="$(compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/$python" | head -n 1)" \
         || die "no pyenv CPython $python on the host: set PYTHON_FOR_IMAGE"
+    python="$prefix/bin/python3"
 fi
 [[ -x "$python" ]] || die "$python is not executable (set PYTHON_FOR_IMAGE)"
 log "python for the image's site-packages: $python (image $python_image, PYVER $pyver)"
@@ -47,10 +48,10 @@ log "python for the image's site-packages: $python (image $python_image, PYVER $
 t0="$(now)"
 # The llama-cpp-python wheel built once by the template repo's `make wheels` (never compiled
 # here), plus its [server] extra's dependencies from PyPI.
-wheels="${WHEELS_DIR:-$here/../../build/wheels}"
+wheels="${WHEELS_DIR:-$(python3 "$here/../wheelhouse.py" --folder)}"
 compgen -G "$wheels/llama_cpp_python-$version-*.whl" >/dev/null \
     || die "no llama_cpp_python-$version wheel in $wheels: run \`make wheels\` in the template repo"
-cache="${CT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/copier-llmops-containers}/standin-$version-py$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+cache="${CT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/copier-llmops-containers}/standin-$(basename "$wheels")-py$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 ctx="$(mktemp -d "${WORKDIR:-/var/tmp}/standin.XXXXXX")"
 trap 'rm -rf "$ctx"' EXIT
 if [[ ! -f "$cache/.complete" ]]; then

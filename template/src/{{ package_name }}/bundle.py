@@ -91,6 +91,28 @@ def build_backend_requirement(project: Path) -> str:
     return requires[0]
 
 
+def build_variables(project: Path) -> dict[str, dict[str, str]]:
+    """`[tool.uv.extra-build-variables]`: how uv builds source-only packages for this project.
+
+    The bundle builds them the same way (llama-cpp-python portable: a wheel that runs on every
+    laptop of the room, not only on the facilitator's CPU).
+    """
+    data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    variables: dict[str, dict[str, str]] = (
+        data.get("tool", {}).get("uv", {}).get("extra-build-variables", {})
+    )
+    return variables
+
+
+def locked_pin(requirements: Path, package: str) -> str | None:
+    """`package==version` as `uv export` wrote it, or None when the lock does not have it."""
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        name, _, version = line.split(";", 1)[0].strip().partition("==")
+        if name.lower().replace("_", "-") == package and version:
+            return f"{package}=={version.strip()}"
+    return None
+
+
 def entries_for(root: Path, files: Iterable[Path]) -> list[Entry]:
     """Manifest entries for files under `root`, sorted by path."""
     return sorted(
@@ -271,10 +293,21 @@ def create(project: Path, out: Path, models: Sequence[Path], *, images: bool) ->
          "--format", "requirements-txt", "--quiet", "--output-file", str(requirements)],
     )
     pip = [uv, "tool", "run", "--python", python, "--from", PIP_REQUIREMENT, "pip"]
+    for package, variables in build_variables(project).items():
+        pin = locked_pin(requirements, package)
+        if pin is None:
+            continue
+        # pip's wheel cache ignores build variables: a wheel built with other flags (a native
+        # build, say) must not be reused, hence no cache for this one.
+        Runner(project, {**os.environ, **variables})(
+            f"Build {pin} with the project's build flags",
+            [*pip, "wheel", "--quiet", "--disable-pip-version-check", "--no-cache-dir",
+             "--no-deps", "--wheel-dir", str(wheels), pin],
+        )
     run(
         "Build or download a wheel for every locked dependency (pip wheel)",
         [*pip, "wheel", "--quiet", "--disable-pip-version-check", "--requirement",
-         str(requirements), "--wheel-dir", str(wheels)],
+         str(requirements), "--find-links", str(wheels), "--wheel-dir", str(wheels)],
     )
     run(
         "Add uv and the build backend",

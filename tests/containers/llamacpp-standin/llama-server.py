@@ -7,12 +7,36 @@ only the image name differs. What it lacks from llama-server (/props, /slots, ..
 app fall back exactly as it would with any llama-cpp-python server.
 """
 
+import ctypes
 import os
+from pathlib import Path
 
+import llama_cpp.llama_cpp as native
 import uvicorn
 from llama_cpp.server.app import create_app
 from llama_cpp.server.settings import ModelSettings, ServerSettings
 
+
+def load_cpu_backend() -> None:
+    """The portable wheel loads no CPU backend by itself: load the best one for this CPU.
+
+    As the generated app does (runners/gguf.py), minus the AMX variant that crashes on VMs.
+    """
+    lib = native._lib  # libllama; its handle also resolves libggml's symbols
+    lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+    if lib.ggml_backend_reg_count():
+        return
+    scores = {}
+    for path in Path(native.__file__).parent.joinpath("lib").glob("libggml-cpu-*.so"):
+        if "sapphirerapids" not in path.name:
+            score = ctypes.CDLL(str(path)).ggml_backend_score
+            score.restype = ctypes.c_int
+            scores[path] = score()
+    lib.ggml_backend_load.argtypes = [ctypes.c_char_p]
+    lib.ggml_backend_load(str(max(scores, key=scores.__getitem__)).encode())
+
+
+load_cpu_backend()
 env = os.environ
 host = env.get("LLAMA_ARG_HOST", "0.0.0.0")  # noqa: S104 - a server inside a container
 port = int(env.get("LLAMA_ARG_PORT", "8080"))

@@ -8,18 +8,100 @@ that callers hold while they use it (FastAPI runs sync handlers on a thread pool
 from __future__ import annotations
 
 import atexit
+import ctypes
+import logging
+import os
 import threading
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from llama_cpp import Llama
+
+logger = logging.getLogger(__name__)
 
 GGUF_MAGIC = b"GGUF"
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
+# CPU kernels left out when ggml picks one by itself: the AMX build (Sapphire Rapids) crashed
+# with SIGILL on virtual machines that advertise AMX. LLM_CPU_BACKEND=sapphirerapids opts in.
+_SKIPPED_CPU_VARIANTS = frozenset({"sapphirerapids"})
+_CPU_PREFIX = "libggml-cpu-"
+
+
+@cache
+def load_backends() -> str:
+    """Load llama.cpp's compute backends once; returns the CPU variant chosen ("" if built in).
+
+    The portable build (`GGML_BACKEND_DL` with every CPU variant, see pyproject.toml) ships one
+    CPU library per instruction set next to `libllama` and loads none by itself: the best one
+    for this CPU is loaded here (see `cpu_backend_library`), with any GPU backend that was built.
+    A build with its backends linked in needs nothing of this and is left as it is.
+    """
+    lib = _libllama()
+    lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+    if lib.ggml_backend_reg_count():
+        return ""
+    lib.ggml_backend_load.argtypes = [ctypes.c_char_p]
+    lib.ggml_backend_load.restype = ctypes.c_void_p
+    for other in sorted(_backend_folder().glob("libggml-*.so")):
+        if not other.name.startswith((_CPU_PREFIX, "libggml-base")):
+            lib.ggml_backend_load(str(other).encode())
+    variant = cpu_backend_library()
+    if variant is None or not lib.ggml_backend_load(str(variant).encode()):
+        raise RuntimeError(
+            f"llama-cpp-python has no usable CPU backend in {_backend_folder()}: reinstall it "
+            "(`uv sync --reinstall-package llama-cpp-python`)"
+        )
+    name = variant.name.removeprefix(_CPU_PREFIX).removesuffix(".so")
+    logger.info("llama.cpp CPU backend: %s", name)
+    return name
+
+
+def cpu_backend_library() -> Path | None:
+    """The CPU library of the portable build to load: the best this CPU runs (None if built in).
+
+    Each variant scores the running CPU, as ggml itself does; `LLM_CPU_BACKEND` names one to
+    force, e.g. `haswell`. A process that loads llama.cpp without this module (`python -m
+    llama_cpp.server`) loads the same library when `GGML_BACKEND_PATH` names it.
+    """
+    variants = {
+        path.name.removeprefix(_CPU_PREFIX).removesuffix(".so"): path
+        for path in _backend_folder().glob(f"{_CPU_PREFIX}*.so")
+    }
+    forced = os.environ.get("LLM_CPU_BACKEND", "").strip() or "auto"
+    if forced != "auto":
+        if forced not in variants:
+            known = ", ".join(sorted(variants))
+            raise RuntimeError(f"LLM_CPU_BACKEND={forced} is not built; built: {known}")
+        return variants[forced]
+    best, best_score = None, 0
+    for name, path in variants.items():
+        if name in _SKIPPED_CPU_VARIANTS:
+            continue
+        score_fn = getattr(ctypes.CDLL(str(path)), "ggml_backend_score", None)
+        if score_fn is None:
+            continue
+        score_fn.restype = ctypes.c_int
+        score = int(score_fn())
+        if score > best_score:
+            best, best_score = path, score
+    return best
+
+
+def _libllama() -> ctypes.CDLL:
+    """libllama as llama-cpp-python loaded it; its handle also resolves libggml's symbols."""
+    import llama_cpp.llama_cpp as native  # noqa: PLC0415 - native library: load only when used
+
+    lib: ctypes.CDLL = native._lib  # noqa: SLF001 - the one handle to the loaded library
+    return lib
+
+
+def _backend_folder() -> Path:
+    import llama_cpp  # noqa: PLC0415 - native library: load only when used
+
+    return Path(llama_cpp.__file__).parent / "lib"
 
 
 def is_gguf(path: Path) -> bool:
@@ -35,6 +117,7 @@ def is_gguf(path: Path) -> bool:
 def _vocab_model(resolved_path: str) -> Llama:
     from llama_cpp import Llama  # noqa: PLC0415 - native library: load only when a GGUF is used
 
+    load_backends()
     return Llama(model_path=resolved_path, vocab_only=True, verbose=False)
 
 
@@ -103,6 +186,7 @@ def _create(path: Path, embedding: bool, options: ModelOptions) -> Llama:
         raise FileNotFoundError(f"no model file at {path}")
     if not is_gguf(path):
         raise ValueError(f"{path} is not a GGUF file (wrong magic bytes)")
+    load_backends()
     pooling = llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
     batch = 512
     if embedding:

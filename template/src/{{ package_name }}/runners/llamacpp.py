@@ -74,8 +74,8 @@ class LlamaCppRunner(Runner):
         model = settings.gguf_model_path or "MODEL.gguf"
         return (
             f"cannot reach the llama.cpp server at {settings.llamacpp_base_url} ({detail}): "
-            f"start it with `llama-server -m {model} --port {port}` or "
-            f"`python -m llama_cpp.server --model {model} --port {port}`, "
+            f"start it with `make up` (the compose stack serves it) or "
+            f"`llama-server -m {model} --port {port}`, "
             "or set MODEL_RUNNER=embedded to run the model in-process."
         )
 
