@@ -14,7 +14,7 @@ WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: help prerequisites bootstrap wheels browser demo test bench bench-ops lint format docs clean test-containers test-containers-all bench-containers
+.PHONY: help prerequisites bootstrap wheels browser demo test lint format docs clean test-containers test-containers-all bench-containers
 
 help: ## Show the targets and what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,9 +43,6 @@ demo: bootstrap wheels ## Render the default project into build/demo and run it 
 test: bootstrap wheels browser lint ## Lint the template's code, then render and test generated projects
 	$(BIN)/pytest -n $(WORKERS)
 
-bench: bootstrap wheels ## Benchmark the generated RAG core (ingest, retrieval at 10k/100k, tokens/s)
-	$(BIN)/python tests/benchmarks/bench_rag.py
-
 test-containers: bootstrap wheels ## Container tests only: every compose combination, the default stack for real
 	$(BIN)/pytest tests/test_containers.py
 
@@ -56,8 +53,6 @@ bench-containers: bootstrap wheels ## App image size, cold and warm build time, 
 	PATH=$(CURDIR)/$(BIN):$$PATH TEST_PYTHON=$(CURDIR)/$(BIN)/python tests/containers/bench.sh \
 		"$$($(BIN)/python tests/containers/render_default.py build/containers-bench)"
 
-bench-ops: bootstrap wheels ## Benchmark evals (time on the tiny model) and tracing overhead per ask
-	$(BIN)/python tests/benchmarks/bench_ops.py
 
 lint: bootstrap ## ruff and mypy (strict) over hooks/ and tests/
 	$(BIN)/ruff check .

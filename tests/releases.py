@@ -62,9 +62,10 @@ def scratch_template(destination: Path) -> Path:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
-    deleted = _git(["ls-files", "--deleted"], ROOT).splitlines()
-    for name in deleted:
-        (destination / name).unlink(missing_ok=True)
+    # Deleted in the working tree, staged or not: gone from the clone too.
+    for name in _git(["ls-tree", "-r", "--name-only", "HEAD"], ROOT).splitlines():
+        if not (ROOT / name).exists() and not (ROOT / name).is_symlink():
+            (destination / name).unlink(missing_ok=True)
     _git(["add", "--all"], destination)
     if _git(["status", "--porcelain"], destination).strip():
         _git(

@@ -25,8 +25,9 @@ INVALID = [
     ({"python_version": "3.9"}, "python_version", "3.9"),
     ({"license": "GPL"}, "license", "GPL"),
     ({"ci": "jenkins"}, "ci", "jenkins"),
-    ({"model_runner": "vllm"}, "model_runner", "vllm"),
-    ({"model_runner": "hosted", "hosted_model": "gpt-4o"}, "hosted_model", "provider/model"),
+    ({"runners": ["vllm"]}, "runners", "vllm"),
+    ({"runners": []}, "runners", "at least one runner"),
+    ({"runners": ["hosted"], "hosted_model": "gpt-4o"}, "hosted_model", "provider/model"),
     ({"vector_store": "chroma"}, "vector_store", "chroma"),
 ]
 
@@ -54,7 +55,7 @@ def test_defaults_are_derived_from_the_name(tmp_path: Path) -> None:
 
 def test_secret_answer_goes_to_env_only(tmp_path: Path) -> None:
     key = "sk-question-0000"  # pragma: allowlist secret
-    answers = {"model_runner": "hosted", "hosted_api_key": key}
+    answers = {"runners": ["hosted"], "hosted_api_key": key}
     project = render(tmp_path / "p", answers, skip_tasks=True)
     assert f"HOSTED_API_KEY={key}" in (project / ".env").read_text(encoding="utf-8")
     assert key not in (project / ".copier-answers.yml").read_text(encoding="utf-8")

@@ -72,3 +72,12 @@ def test_format_rewraps_code_for_a_long_package_name(tmp_path: Path) -> None:
     source.write_text("from long_package_name.module import first, second, third\n", "utf-8")
     assert tasks.format_code(tmp_path) == 0
     assert all(len(line) <= 40 for line in source.read_text("utf-8").splitlines())
+
+
+def test_protect_secrets_makes_env_private(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("HOSTED_API_KEY=sk-test\n", encoding="utf-8")
+    env_file.chmod(0o644)
+    assert tasks.protect_secrets(tmp_path) == 0
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert tasks.protect_secrets(tmp_path / "elsewhere") == 0  # no .env: nothing to do

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import copier
 import pytest
+import yaml
 
 from helpers import listing, render, run
 from releases import Release, releases, scratch_template
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
 TRACE_UI_SINCE = (0, 4, 0)  # the first release that asks `trace_ui`
+AI_CORE_SINCE = (0, 2, 0)  # the first release with a .env
+RUNNERS_SINCE = (0, 6, 0)  # `runners` and the feature questions replace `model_runner`
 TEAM_MODULE = '''"""Our own code: the template must never touch it."""
 
 
@@ -126,6 +129,8 @@ def test_update_keeps_team_edits(
     else:  # answered at copy time (the default): kept
         assert "trace_ui: jaeger" in recorded
         assert "compose.traces.yaml" in files
+    if release.version_tuple < RUNNERS_SINCE:  # every runner and feature, as the release shipped
+        assert_kept_what_the_release_shipped(project, package, recorded, release)
     assert "## Team notes" in readme.read_text(encoding="utf-8")
     changed = template_changed(template, release.tag, tmp_path, answers)
     if ".github/dependabot.yml" not in changed:
@@ -158,6 +163,28 @@ def test_update_keeps_team_edits(
     assert "tomli-w" in (project / "uv.lock").read_text(encoding="utf-8")
     run(["make", "setup"], project, env)
     run(["make", "check"], project, env)
+
+
+def assert_kept_what_the_release_shipped(
+    project: Path, package: str, recorded: str, release: Release
+) -> None:
+    """Old answers became new ones; the old layout and the .env's old names are gone."""
+    answers = yaml.safe_load(recorded)
+    assert answers["runners"] == ["inprocess", "llamacpp", "ollama", "hosted"]
+    assert "model_runner" not in answers
+    for feature in ("with_evals", "with_tracing", "with_workshop", "with_devcontainer"):
+        assert answers[feature] is True, feature
+    files = listing(project)
+    for runner in ("inprocess", "llamacpp", "ollama", "hosted"):
+        assert f"src/{package}/runners/{runner}.py" in files
+    assert f"src/{package}/settings.py" not in files  # the old layout went with the update
+    assert f"src/{package}/gateway.py" not in files
+    env_file = (project / ".env").read_text(encoding="utf-8")
+    assert "MODEL_RUNNER=inprocess" in env_file  # was `embedded`
+    if release.version_tuple < AI_CORE_SINCE:
+        return  # the .env is new with this update
+    assert "\n# CHAT_MODEL_PATH=models/gemma-3-270m-q4_k_m.gguf\n" in env_file  # the old default
+    assert "\n# VECTOR_STORE=sqlite\n" in env_file  # the store is an answer now
 
 
 CONFLICT = re.compile(
@@ -214,8 +241,9 @@ def test_turning_the_api_off_on_update_removes_its_files_and_dependencies(
     api_files = {
         f"src/{package}/api.py",
         f"src/{package}/static/index.html",
-        "tests/test_api_app.py",
-        "tests/test_chat_page_browser.py",
+        "tests/test_api.py",
+        "tests/test_chat_page.py",
+        "make/api.mk",
     }
     assert api_files <= listing(project)
     update(project, {"with_api": False, "vector_store": "pgvector"})

@@ -32,19 +32,23 @@ name=container-tests-bench
 "$here/make-python-image.sh" "$PYTHON_IMAGE" "$pyver" >/dev/null 2>&1
 "$here/make-uv-image.sh" "$uv_version" "$UV_IMAGE" >/dev/null 2>&1
 "$here/make-runner-image.sh" >/dev/null 2>&1
-TEST_HF_MIRROR="$("${TEST_PYTHON:-python3}" "$here/hf_mirror.py" "$source_project/models.yaml")"
-export TEST_HF_MIRROR
 "$here/podman-service.sh" start "$sock" >/dev/null 2>&1
 
 work="$(mktemp -d "${WORKDIR:-/var/tmp}/bench.XXXXXX")"
 project="$work/project"
 mkdir -p "$project"
-(cd "$source_project" && cp -a Dockerfile .dockerignore compose*.yaml pyproject.toml uv.lock \
-    README.md llm.yaml models.yaml src data scripts "$project/")
+tar -C "$source_project" --exclude=./.git --exclude=./.venv -cf - . | tar -C "$project" -xf -
 "$project/scripts/make-secrets.sh" "$work/secrets" >/dev/null
+# The test models and their mirror, as e2e.sh does (compose.test.yaml).
+export TEST_DIR="$work/test" HF_MIRROR_SCRIPT="$here/hf_mirror.py"
+set -o allexport
+# shellcheck source=/dev/null
+. <("${TEST_PYTHON:-python3}" "$here/hf_mirror.py" prepare "$project" "$TEST_DIR")
+set +o allexport
+export LLM_CONTEXT_TOKENS=2048 EMBEDDING_CONTEXT_TOKENS=512
 
 export DOCKER_HOST="unix://$sock" DOCKER_BUILDKIT=0 COMPOSE_BAKE=false
-export RUNNER=llamacpp PROMPT_STYLE=completion SECRETS_HOST_DIR="$work/secrets"
+export RUNNER=llamacpp SECRETS_HOST_DIR="$work/secrets"
 APP_VERSION="bench-$$"
 export APP_VERSION
 compose=(docker-compose -p "$name" --project-directory "$project"
@@ -82,7 +86,7 @@ if [[ "${BENCH_FULLY_COLD:-1}" == 1 ]]; then
 fi
 measure "build, cold layers, warm uv cache (compose)" "${compose[@]}" build --no-cache app
 measure "build, warm, nothing changed (compose)" "${compose[@]}" build app
-init="$(find "$project/src" -mindepth 2 -maxdepth 2 -name __init__.py | head -n 1)"
+init="$(find "$project/src" -mindepth 2 -maxdepth 2 -name '__init__.py' | head -n 1)"
 printf '\n# benchmark: a code change\n' >>"$init"
 measure "build, warm, one source file changed (compose)" "${compose[@]}" build app
 

@@ -35,7 +35,11 @@ need_cmd podman tar
 need_conf
 
 t0="$(now)"
-if [[ "${FORCE:-0}" != 1 ]] && image_ready "$tag"; then
+# Bumped when the image this script makes changes: an older one is rebuilt.
+standin_version=2
+if [[ "${FORCE:-0}" != 1 ]] && image_ready "$tag" && [[ "$(podman image inspect --format \
+    '{{ index .Config.Labels "org.copier-llmops.python-standin" }}' "$(primary_name "$tag")")" \
+    == "$standin_version" ]]; then
     log "image $tag exists — skipped (FORCE=1 rebuilds)"
     exit 0
 fi
@@ -117,6 +121,12 @@ print("%d.%d.%d" % sys.version_info[:3], "%d.%d" % sys.version_info[:2],
     # Relocate: rewrite the old prefix in every text file (shebangs,
     # _sysconfigdata, Makefile, python-config, *.pc).
     grep -rlIZ --fixed-strings "$old_prefix" "$stage" | xargs -0 -r sed -i "s|$old_prefix|/usr/local|g"
+    # The official image links with -Wl,--strip-all: pyenv's build keeps its symbols (libpython
+    # alone is 30 MB). Strip them before patchelf edits the files (strip after patchelf corrupts
+    # them), so the stand-in weighs what the real image does.
+    while IFS= read -r -d '' f; do
+        if head -c 4 "$f" | grep -q 'ELF'; then strip --strip-unneeded "$f"; fi
+    done < <(find "$stage" -type f \( -name '*.so' -o -name '*.so.*' -o -path "$stage/bin/python$xy" \) -print0)
     # ELF RUNPATHs still point at the old prefix (pyenv links with
     # -Wl,-rpath,PREFIX/lib). Harmless (ld.so falls back to ld.so.cache, and
     # ldconfig runs in the image) but drop them when patchelf is available.
@@ -179,6 +189,8 @@ RUN set -eux; \\
 CMD ["python3"]
 EOF
 fi
+
+echo "LABEL org.copier-llmops.python-standin=$standin_version" >>"$ctx/Containerfile"
 
 t2="$(now)"
 log "building $tag from $base"

@@ -27,7 +27,12 @@ pyver="${PYVER:-3.12}"
 
 need_cmd podman uv
 need_conf
-if [[ "${FORCE:-0}" != 1 ]] && image_ready "$tag"; then
+# The stand-in's own files, hashed: an image made from older ones is rebuilt.
+digest="$(cat "$here/llamacpp-standin/llama-server.py" "$here/llamacpp-standin/Containerfile" \
+    | sha256sum | cut -c1-16)"
+if [[ "${FORCE:-0}" != 1 ]] && image_ready "$tag" && [[ "$(podman image inspect --format \
+    '{{ index .Config.Labels "org.copier-llmops.standin-digest" }}' "$(primary_name "$tag")")" \
+    == "$digest" ]]; then
     log "image $tag exists — skipped (FORCE=1 rebuilds)"
     exit 0
 fi
@@ -65,7 +70,7 @@ cp -a "$cache" "$ctx/site-packages"
 rm -f "$ctx/site-packages/.complete"
 cp "$here/llamacpp-standin/llama-server.py" "$here/llamacpp-standin/Containerfile" "$ctx/"
 podman build --quiet --isolation chroot --format docker \
-    --build-arg PYTHON_IMAGE="$python_image" \
+    --build-arg PYTHON_IMAGE="$python_image" --label "org.copier-llmops.standin-digest=$digest" \
     -t "$(primary_name "$tag")" -f "$ctx/Containerfile" "$ctx" >/dev/null
 tag_aliases "$tag"
 log "built $tag in $(elapsed "$t0")s"

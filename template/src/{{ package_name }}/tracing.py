@@ -1,45 +1,54 @@
-"""OpenTelemetry spans for questions, retrieval and generation.
+"""Where observability hooks in: the app marks its steps as spans, with attributes.
 
-The app only uses the OpenTelemetry *API*; an SDK tracer provider is installed when nobody else
-has (an ``opentelemetry-instrument`` wrapper or a later tracing layer with exporters wins), so
-that every answer has a real trace id to quote in a bug report or find in a trace viewer.
+By itself this records nothing and costs nothing: `span` yields a dict that is dropped, and
+trace ids are random. A tracing backend (`observability.py`, when the project has it) installs
+itself with `install`, and from then on every span is exported with its attributes.
 """
 
 from __future__ import annotations
 
-import secrets
-import threading
+import uuid
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, Protocol
 
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
-SERVICE_NAME = __name__.rsplit(".", maxsplit=1)[0]
-
-_lock = threading.Lock()
+Attributes = dict[str, Any]
 
 
-def ensure_tracer_provider() -> None:
-    """Install an SDK tracer provider unless one is already configured."""
-    with _lock:
-        if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-            provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
-            trace.set_tracer_provider(provider)
+class Tracer(Protocol):
+    """What a tracing backend provides."""
+
+    def span(self, name: str, attributes: Attributes) -> AbstractContextManager[Attributes]:
+        """A span around a step; attributes added to the yielded dict are recorded at its end."""
+        ...
+
+    def trace_id(self) -> str | None:
+        """The id of the current trace (32 hex digits), when there is one."""
+        ...
 
 
-def get_tracer() -> trace.Tracer:
-    """The app's tracer (spans are recorded once a provider is installed)."""
-    ensure_tracer_provider()
-    return trace.get_tracer(SERVICE_NAME)
+_tracer: Tracer | None = None
 
 
-def trace_id_hex(span: trace.Span) -> str:
-    """The span's trace id as 32 hex digits.
+def install(tracer: Tracer | None) -> None:
+    """Send spans to `tracer` from now on (None: record nothing again)."""
+    global _tracer  # noqa: PLW0603 - one process-wide backend, set once at start
+    _tracer = tracer
 
-    A non-recording provider gives no trace id; a random one still lets logs and the answer
-    refer to the same request.
-    """
-    context = span.get_span_context()
-    if context.is_valid:
-        return trace.format_trace_id(context.trace_id)
-    return secrets.token_hex(16)
+
+@contextmanager
+def span(name: str, **attributes: Any) -> Iterator[Attributes]:  # noqa: ANN401 - any value
+    """Mark a step of the app; add attributes to the yielded dict as they become known."""
+    if _tracer is None:
+        yield attributes
+        return
+    with _tracer.span(name, attributes) as recorded:
+        yield recorded
+
+
+def trace_id() -> str:
+    """The current trace's id, or a fresh random one: every answer carries an id for feedback."""
+    current = _tracer.trace_id() if _tracer is not None else None
+    return current or uuid.uuid4().hex

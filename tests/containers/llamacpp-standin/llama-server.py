@@ -1,14 +1,16 @@
 """Test stand-in for llama.cpp's `llama-server`: llama-cpp-python's OpenAI-compatible server.
 
 Used only by the container tests, which cannot pull ghcr.io/ggml-org/llama.cpp. It takes the same
-configuration as the real image (the LLAMA_ARG_* variables set in compose.llamacpp.yaml) and
-answers the same probe (GET /health, 200 once the model is loaded), so the stack runs unchanged:
-only the image name differs. What it lacks from llama-server (/props, /slots, ...) makes the
+configuration as the real image (the LLAMA_ARG_* variables set in compose.llamacpp.yaml: the
+chat server, and the embeddings server with LLAMA_ARG_EMBEDDINGS) and answers the same probe
+(GET /health, 200 once the model is loaded), so the stack runs unchanged: only the image name
+differs. What it lacks from llama-server (/props, /slots, ...) makes the
 app fall back exactly as it would with any llama-cpp-python server.
 """
 
 import ctypes
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import llama_cpp.llama_cpp as native
@@ -40,14 +42,29 @@ load_cpu_backend()
 env = os.environ
 host = env.get("LLAMA_ARG_HOST", "0.0.0.0")  # noqa: S104 - a server inside a container
 port = int(env.get("LLAMA_ARG_PORT", "8080"))
+
+
+def flag(value: str) -> bool:
+    """llama-server's boolean variables: 1/true/on/enabled."""
+    return value.strip().lower() in {"1", "true", "on", "enabled", "yes"}
+
+
 # LLAMA_ARG_* variable -> llama-cpp-python setting, for those set (else its defaults apply).
-SETTINGS = {
+SETTINGS: dict[str, tuple[str, Callable[[str], object]]] = {
     "LLAMA_ARG_MODEL": ("model", str),
     "LLAMA_ARG_ALIAS": ("model_alias", str),
     "LLAMA_ARG_CTX_SIZE": ("n_ctx", int),
+    "LLAMA_ARG_BATCH": ("n_batch", int),
+    "LLAMA_ARG_UBATCH": ("n_ubatch", int),
     "LLAMA_ARG_N_GPU_LAYERS": ("n_gpu_layers", int),
     "LLAMA_ARG_THREADS": ("n_threads", int),
+    # An embeddings server (compose.llamacpp.yaml's llamacpp-embed): /v1/embeddings.
+    "LLAMA_ARG_EMBEDDINGS": ("embedding", flag),
 }
+# llama-cpp-python's server has no pooling setting: the model's own applies (the test
+# embedding model, all-MiniLM-L6-v2, is written with mean pooling, as llamacpp-embed asks).
+if env.get("LLAMA_ARG_POOLING", "mean") != "mean":
+    raise SystemExit("the stand-in serves mean pooling only (the test model's own)")
 # llama-server uses every core by default; llama-cpp-python only half of them.
 threads = os.cpu_count() or 1
 values: dict[str, object] = {"n_threads": threads, "n_threads_batch": threads}

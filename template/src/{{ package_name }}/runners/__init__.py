@@ -1,37 +1,79 @@
-"""Model runners: where the models run, and what the gateway needs to know about each.
+"""Runners: where models run. One module per runner, found by name (`MODEL_RUNNER`).
 
-A runner is one way of serving models (in-process, a llama.cpp server, Ollama, a hosted
-provider). Each module here describes one: which settings it needs, how to tell whether its
-model wants chat messages or a plain completion prompt, how to check it is up, and what to tell
-the user when it is not. The LiteLLM deployments that reach it are in `llm.yaml`. Adding a runner
-is adding a module, a line in `RUNNERS`, a value in `settings.Runner` and its deployments.
-
-Modules in this package import their parent package's modules relatively (`from ..settings`),
-because the package is renamed when the project is generated; that is why those few lines
-carry `noqa: TID252`.
+A runner module knows what LiteLLM does not: how to tell that its server is up and has the
+models (`health`), what to tell someone whose runner is down (`hint`), and any one-time setup
+before the first call (`prepare`). Adding a runner is adding a module and its llm.yaml entries.
 """
 
 from __future__ import annotations
 
-from .base import Health, PromptStyle, Runner, Status
-from .embedded import EmbeddedRunner
-from .hosted import HostedRunner
-from .llamacpp import LlamaCppRunner
-from .ollama import OllamaRunner
+import importlib
+import pkgutil
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, cast
 
-RUNNERS: dict[str, Runner] = {
-    runner.name: runner
-    for runner in (EmbeddedRunner(), LlamaCppRunner(), OllamaRunner(), HostedRunner())
-}
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..llm import Deployment
+
+PROBE_SECONDS = 5.0
 
 
-def get_runner(name: str) -> Runner:
-    """The runner chosen by MODEL_RUNNER."""
+@dataclass(frozen=True)
+class Health:
+    """Whether a runner can answer now, and what to do when it cannot."""
+
+    ok: bool
+    detail: str
+
+
+class Runner(Protocol):
+    """What every runner module provides."""
+
+    def prepare(self) -> None:
+        """One-time setup before LiteLLM's first call."""
+        ...
+
+    def health(self, deployments: Sequence[Deployment]) -> Health:
+        """Up and holding every model the deployments name; never raises."""
+        ...
+
+    def hint(self) -> str:
+        """How to start the runner, or what to use instead."""
+        ...
+
+
+def available() -> list[str]:
+    """The runners this project has."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def get(name: str) -> Runner:
+    """The runner module called `name`."""
     try:
-        return RUNNERS[name]
-    except KeyError:
-        known = ", ".join(sorted(RUNNERS))
-        raise ValueError(f"unknown MODEL_RUNNER={name!r}; known runners: {known}") from None
+        return cast("Runner", importlib.import_module(f"{__name__}.{name}"))
+    except ModuleNotFoundError:
+        raise ConfigError(
+            f"MODEL_RUNNER={name} is not a runner of this project: use {', '.join(available())}"
+        ) from None
 
 
-__all__ = ["RUNNERS", "Health", "PromptStyle", "Runner", "Status", "get_runner"]
+def get_json(url: str, timeout: float = PROBE_SECONDS) -> object:
+    """GET a JSON document from a runner's own API (for health checks)."""
+    import json  # noqa: PLC0415 - only health checks need it
+
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our runner's URL
+        return json.loads(response.read() or b"null")
+
+
+def unreachable(url: str, exc: Exception) -> str:
+    """Why a runner's URL did not answer, in a few words."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"{url} answered HTTP {exc.code}"
+    reason = getattr(exc, "reason", None) or exc
+    return f"cannot reach {url} ({reason})"

@@ -1,104 +1,169 @@
+// The chat page: each question streams its answer (Server-Sent Events over POST /v1/ask),
+// then shows the sources (open one to read the cited chunk) and asks for feedback. Every bit
+// of text from the server is set with textContent: documents and answers are never HTML.
 "use strict";
 
-// The chat page: ask a question, show the cited answer, open a source's chunk.
-// Plain DOM APIs and textContent only (no HTML from the server is ever injected).
+const form = document.getElementById("ask-form");
+const input = document.getElementById("question");
+const conversation = document.getElementById("conversation");
+const errorBox = document.getElementById("error");
+const dialog = document.getElementById("chunk");
+let streaming = null; // { controller, turn } while an answer is arriving
 
-const $ = (id) => document.getElementById(id);
+function headers(extra = {}) {
+  const key = sessionStorage.getItem("apiKey");
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+function sendFeedback(turn, body, beacon = false) {
+  if (!turn.traceId) return Promise.resolve();
+  const payload = {
+    trace_id: turn.traceId,
+    question: turn.question,
+    answer: turn.answer ? turn.answer.answer : turn.node.querySelector(".text").textContent,
+    sources: turn.answer ? turn.answer.sources.filter((s) => s.cited).map((s) => s.path) : [],
+    ...body,
+  };
+  if (beacon) {
+    // pagehide: fetch may be cut off, keepalive lets the request finish.
+    return fetch("/v1/feedback", {
+      method: "POST", keepalive: true,
+      headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(payload),
+    }).catch(() => {});
+  }
+  return fetch("/v1/feedback", {
+    method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(payload),
+  }).then((r) => { if (!r.ok) throw new Error(`feedback: HTTP ${r.status}`); });
+}
+
+async function openSource(turn, source) {
+  const response = await fetch(`/v1/sources/${encodeURIComponent(source.id)}`, { headers: headers() });
+  if (!response.ok) { showError(`Cannot open the source (HTTP ${response.status}).`); return; }
+  const chunk = await response.json();
+  document.getElementById("chunk-title").textContent =
+    `[${source.n}] ${chunk.source}${chunk.heading ? " > " + chunk.heading : ""}`;
+  document.getElementById("chunk-text").textContent = chunk.text;
+  dialog.showModal();
+  sendFeedback(turn, { signals: ["opened_source"] }).catch(() => {});
+}
+
+function render(turn, answer, final = true) {
+  const node = turn.node;
+  if (final) node.querySelector(".text").textContent = answer.answer;
+  const list = node.querySelector(".sources");
+  list.replaceChildren();
+  for (const source of answer.sources) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = `[${source.n}] ${source.path}${source.heading ? " > " + source.heading : ""}`;
+    if (source.cited) {
+      button.classList.add("cited");
+      button.title = source.citation === "inferred" ? "cited (inferred from the answer's words)" : "cited";
+    }
+    button.addEventListener("click", () => openSource(turn, source));
+    item.append(button);
+    list.append(item);
+  }
+  if (!final) return;
+  const how = answer.retrieval.mode + (answer.retrieval.reason ? ` (${answer.retrieval.reason})` : "");
+  node.querySelector(".meta").textContent =
+    `${answer.model || "no model call"} · ${answer.usage.completion_tokens} tokens · ` +
+    `${Math.round(answer.latency_ms)} ms · ${how}`;
+  node.querySelector(".feedback").hidden = false;
+}
+
+function wireFeedback(turn) {
+  const node = turn.node;
+  const thanks = () => { node.querySelector(".thanks").hidden = false; };
+  node.querySelector(".up").addEventListener("click", () => sendFeedback(turn, { rating: "up" }).then(thanks, showError));
+  node.querySelector(".down").addEventListener("click", () => {
+    node.querySelector(".correction").hidden = false;
+    sendFeedback(turn, { rating: "down" }).catch(showError);
+  });
+  node.querySelector(".correction").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const correction = event.target.querySelector("textarea").value.trim();
+    if (correction) sendFeedback(turn, { rating: "down", correction }).then(thanks, showError);
+  });
+  node.querySelector(".copy").addEventListener("click", async () => {
+    await navigator.clipboard?.writeText(turn.answer.answer).catch(() => {});
+    sendFeedback(turn, { signals: ["copied"] }).catch(() => {});
+  });
+  node.querySelector(".text").addEventListener("copy", () => sendFeedback(turn, { signals: ["copied"] }).catch(() => {}));
+  node.querySelector(".retry").addEventListener("click", () => {
+    sendFeedback(turn, { signals: ["retried"] }).catch(() => {});
+    ask(turn.question);
+  });
+}
 
 function showError(message) {
-  const box = $("error");
-  box.textContent = message;
-  box.hidden = !message;
+  errorBox.textContent = String(message && message.message ? message.message : message);
+  errorBox.hidden = false;
 }
 
-async function errorText(response) {
-  try {
-    const body = await response.json();
-    if (typeof body.detail === "string") return body.detail;
-    if (Array.isArray(body.detail)) return body.detail.map((d) => d.msg).join("; ");
-  } catch (_) {
-    // not JSON
+async function ask(question) {
+  if (streaming) { // a new question while one streams: the old one was abandoned
+    streaming.controller.abort();
+    sendFeedback(streaming.turn, { signals: ["abandoned"] }).catch(() => {});
   }
-  return `${response.status} ${response.statusText}`;
-}
-
-function sourceItem(source) {
-  const item = document.createElement("li");
-  item.value = source.n;
-  const link = document.createElement("a");
-  link.href = `/v1/sources/${encodeURIComponent(source.id)}`;
-  link.textContent = source.heading ? `${source.path} > ${source.heading}` : source.path;
-  link.addEventListener("click", (event) => {
-    event.preventDefault();
-    openChunk(source.id);
-  });
-  item.append(link);
-  const badge = document.createElement("span");
-  badge.className = source.cited ? "badge cited" : "badge";
-  badge.textContent = source.citation === "model" ? "cited"
-    : source.citation === "inferred" ? "cited (inferred)" : "not cited";
-  item.append(" ", badge);
-  const snippet = document.createElement("p");
-  snippet.className = "snippet";
-  snippet.textContent = source.snippet;
-  item.append(snippet);
-  return item;
-}
-
-function showAnswer(answer) {
-  $("answer").textContent = answer.answer;
-  const model = answer.model || "no model call";
-  $("meta").textContent =
-    `${model} · ${answer.usage.total_tokens} tokens · ${Math.round(answer.latency_ms)} ms · trace ${answer.trace_id}`;
-  const list = $("sources");
-  list.replaceChildren(...answer.sources.map(sourceItem));
-  $("result").hidden = false;
-}
-
-async function openChunk(id) {
-  const url = `/v1/sources/${encodeURIComponent(id)}`;
-  const response = await fetch(url);
-  if (!response.ok) {
-    showError(await errorText(response));
-    return;
-  }
-  const chunk = await response.json();
-  $("chunk-title").textContent = chunk.heading ? `${chunk.path} > ${chunk.heading}` : chunk.path;
-  $("chunk-text").textContent = chunk.text;
-  $("chunk-raw").href = url;
-  $("chunk").hidden = false;
-  $("chunk").scrollIntoView({ behavior: "smooth", block: "nearest" });
-}
-
-async function ask(event) {
-  event.preventDefault();
-  const question = $("question").value.trim();
-  if (!question) return;
-  const button = $("ask-button");
-  button.disabled = true;
-  button.textContent = "Thinking…";
-  showError("");
+  errorBox.hidden = true;
+  const node = document.getElementById("turn").content.firstElementChild.cloneNode(true);
+  node.querySelector(".question").textContent = question;
+  conversation.append(node);
+  const turn = { node, question, traceId: null, answer: null };
+  const text = node.querySelector(".text");
+  const controller = new AbortController();
+  streaming = { controller, turn };
   try {
     const response = await fetch("/v1/ask", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
+      method: "POST", signal: controller.signal,
+      headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
       body: JSON.stringify({ question }),
     });
-    if (!response.ok) {
-      showError(await errorText(response));
-      return;
+    if (response.status === 401) {
+      const key = prompt("This server needs an API key:");
+      if (key) { sessionStorage.setItem("apiKey", key); node.remove(); streaming = null; return ask(question); }
     }
-    showAnswer(await response.json());
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error(typeof body.detail === "string" ? body.detail : `HTTP ${response.status}`);
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = JSON.parse(block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n") || "null");
+        if (event === "sources") { turn.traceId = data.trace_id; render(turn, data, false); }
+        else if (event === "token") text.textContent += data;
+        else if (event === "answer") { turn.answer = data; render(turn, data); wireFeedback(turn); }
+        else if (event === "error") throw new Error(data.detail);
+      }
+    }
   } catch (error) {
-    showError(`The server cannot be reached: ${error.message}`);
+    if (error.name !== "AbortError") { showError(error); node.querySelector(".meta").textContent = "failed"; }
   } finally {
-    button.disabled = false;
-    button.textContent = "Ask";
+    if (streaming && streaming.turn === turn) streaming = null;
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  $("ask-form").addEventListener("submit", ask);
-  $("chunk-close").addEventListener("click", () => { $("chunk").hidden = true; });
-  $("question").focus();
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = input.value.trim();
+  if (!question) return;
+  input.value = "";
+  ask(question);
+});
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+});
+window.addEventListener("pagehide", () => {
+  if (streaming) sendFeedback(streaming.turn, { signals: ["abandoned"] }, true);
 });

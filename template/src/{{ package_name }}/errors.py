@@ -1,0 +1,52 @@
+"""One hierarchy for the errors the app explains: the CLI prints the message and exits with the
+code, the API answers with the status; anything else is a bug and gets exit code 1 or a 500."""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    """An error with a message for people: what went wrong and what to do about it."""
+
+    exit_code = 1
+    http_status = 500
+
+
+class ConfigError(AppError):
+    """The configuration cannot work as given; the message names the setting to change."""
+
+    exit_code = 2
+    http_status = 503
+
+
+class StoreError(AppError):
+    """The index cannot be opened, read or written (a missing file, a full disk, no server)."""
+
+    exit_code = 3
+    http_status = 503
+
+
+class ModelError(AppError):
+    """The model failed or refused: a missing model, a rejected key, a prompt too long."""
+
+    exit_code = 4
+    http_status = 502
+
+
+class ModelUnavailableError(ModelError):
+    """The runner cannot be reached or is saturated; retrying later may work."""
+
+    http_status = 503
+
+
+class QuestionError(AppError):
+    """The question cannot be asked as given (empty, too long)."""
+
+    exit_code = 2
+    http_status = 422
+
+
+class IngestError(AppError):
+    """Documents cannot be indexed as asked (a broken embedding model, a wrong vector size)."""
+
+    exit_code = 6
+    http_status = 500
