@@ -222,6 +222,10 @@ inside() { devcontainer exec "$@"; }
 
 
 # ------------------------------------------------------------------ up, then make check
+# A run that was killed leaves its containers; the CLI would find them by their labels and exec
+# into a stopped one. Remove them first.
+podman ps -a --format '{{.Names}}' | grep -E "^$(basename "$ws")[-_]devcontainer[-_]" \
+    | xargs -r podman rm -f >/dev/null 2>&1 || true
 t_up="$(now)"
 step "devcontainer up ($variant${cold:+, cold})" devcontainer up --buildkit never --log-level info "${cold[@]}" \
     >"$work/up.json" 2>"$work/up.log" \
@@ -229,7 +233,7 @@ step "devcontainer up ($variant${cold:+, cold})" devcontainer up --buildkit neve
 python3 -c 'import json, sys
 result = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert result["outcome"] == "success", result
-assert result["remoteUser"] == "dev", result' "$work/up.json" || { cat "$work/up.json" >&2; die "up did not succeed"; }
+assert result["remoteUser"] == "dev", result' "$work/up.json" || { tail -n 60 "$work/up.log" >&2; cat "$work/up.json" >&2; die "up did not succeed"; }
 container="$(python3 -c 'import json, sys
 print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["containerId"])' "$work/up.json")"
 project_name="$(DOCKER_HOST="unix://$sock" docker inspect --format \
