@@ -38,11 +38,29 @@ class ModelUnavailableError(ModelError):
     http_status = 503
 
 
-class QuestionError(AppError):
-    """The question cannot be asked as given (empty, too long)."""
+class InputError(AppError):
+    """What was given (an option, a field) is not valid; the message names it."""
 
     exit_code = 2
     http_status = 422
+
+
+class QuestionError(InputError):
+    """The question cannot be asked as given (empty, too long)."""
+
+
+class DiskError(AppError):
+    """A file or folder cannot be read or written: no space left, no permission, a read-only
+    disk. Raised for the app's own files (reports, exports, keys); the index says StoreError."""
+
+    exit_code = 7
+    http_status = 503
+
+    @classmethod
+    def of(cls, exc: OSError, doing: str = "use") -> DiskError:
+        """The OS's error as one line: what could not be done to which file, and why."""
+        where = f" {exc.filename}" if exc.filename else ""
+        return cls(f"cannot {doing}{where}: {exc.strerror or exc}")
 
 
 class IngestError(AppError):
