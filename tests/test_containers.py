@@ -628,6 +628,7 @@ def test_default_stack_answers_over_http(
     for line in (
         "ok: app image within 350 MB",
         "ok: one-shot jobs llamacpp-models and ingest exited 0",
+        "ok: /v1 needs an API key",
         "ok: POST /v1/ask answered by the model, citing data/docs/environments.md",
         "ok: SSE stream",
         "ok: app runs as uid 10001",

@@ -98,8 +98,13 @@ base_size="$(podman image inspect --format '{{.Size}}' "$PYTHON_IMAGE")"
 
 measure "up -d --wait, empty volumes (model pull + ingest)" \
     "${compose[@]}" up -d --wait --wait-timeout 900
+# The app listens beyond loopback in its container: it needs an API key.
+cli="$(sed -n '/^\[project.scripts\]/,/^\[/s/^\([A-Za-z0-9_.-]*\) *=.*/\1/p' "$project/pyproject.toml" \
+    | head -n 1)"
+key="$("${compose[@]}" exec -T app "$cli" keys create "bench-$(date +%s)" 2>/dev/null | tail -n 1)"
 ask_ms() {
     curl -fsS -o /dev/null -w '%{time_total}' -H 'Content-Type: application/json' \
+        -H "Authorization: Bearer $key" \
         -d '{"question": "What port does the staging server use?"}' \
         "http://127.0.0.1:$APP_PORT/v1/ask"
 }

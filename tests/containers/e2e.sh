@@ -172,10 +172,19 @@ check "re-ingest changes nothing, vectors from the embeddings server (hybrid)" \
     "assert d['mode'] == 'hybrid' and d['indexed'] == 0 and d['chunks_added'] == 0, d
 assert d['chunks'] > 0 and d['unchanged'] == d['files'], d" <"$work/ingest.json"
 
+# The app listens on all of its container's interfaces: /v1 needs an API key.
 question="What port does the staging server use?"
 body="$(python3 -c 'import json, sys; print(json.dumps({"question": sys.argv[1]}))' "$question")"
+status="$(curl -sS -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$body" \
+    "$base_url/v1/ask")"
+[[ "$status" == 401 ]] || die "POST /v1/ask without a key answered $status, not 401"
+key="$("${make[@]}" -s stack-key NAME=e2e 2>/dev/null | tail -n 1)"
+[[ "$key" == rk_* ]] || die "make stack-key printed no key"
+auth="Authorization: Bearer $key"
+log "ok: /v1 needs an API key (401 without; make stack-key makes one)"
 t="$(now)"
-curl -fsS -H 'Content-Type: application/json' -d "$body" "$base_url/v1/ask" >"$work/answer.json"
+curl -fsS -H 'Content-Type: application/json' -H "$auth" -d "$body" "$base_url/v1/ask" \
+    >"$work/answer.json"
 timings+=("$(printf '%-36s %7ss' "POST /v1/ask (JSON)" "$(elapsed "$t")")")
 python3 - "$work/answer.json" <<'PY' || die "the answer is not what it should be"
 import json, sys
@@ -193,8 +202,8 @@ PY
 log "ok: POST /v1/ask answered by the model, citing data/docs/environments.md (hybrid retrieval)"
 
 # The same question streamed: Server-Sent Events, tokens then the whole answer.
-curl -fsS -N -H 'Content-Type: application/json' -H 'Accept: text/event-stream' -d "$body" \
-    "$base_url/v1/ask" >"$work/answer.sse"
+curl -fsS -N -H 'Content-Type: application/json' -H 'Accept: text/event-stream' -H "$auth" \
+    -d "$body" "$base_url/v1/ask" >"$work/answer.sse"
 python3 - "$work/answer.sse" <<'PY' || die "the streamed answer is not what it should be"
 import json, sys
 events, name = [], None
@@ -215,7 +224,7 @@ log "ok: SSE stream: sources, tokens, then the answer with its sources, then don
 # A cited source can be shown: GET /v1/sources/{id}.
 source_id="$(python3 -c 'import json, sys; a = json.load(open(sys.argv[1]))
 print(next(s["id"] for s in a["sources"] if s["cited"]))' "$work/answer.json")"
-curl -fsS "$base_url/v1/sources/$source_id" | check "GET /v1/sources/{id} shows the cited chunk" \
+curl -fsS -H "$auth" "$base_url/v1/sources/$source_id" | check "GET /v1/sources/{id} shows the cited chunk" \
     "assert d['source'].endswith('environments.md') and '8443' in d['text'], d"
 
 # Traces: the JSONL file in the index volume, and `<cli> traces` shows the answer's trace.

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
 ENV_FILE = Path(".env")
-# Values of variables with these words in their names are secrets: never logged or traced.
+# Values of variables with these words in their names are secrets: never logged or traced;
+# except settings about secrets (where they are kept, whether one is needed).
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|DSN", re.IGNORECASE)
+_ABOUT_SECRETS = re.compile(r"_(PATH|FILE|DIR)$|_REQUIRE_KEY$", re.IGNORECASE)
 _MIN_SECRET_CHARS = 4
 
 
@@ -89,7 +91,9 @@ class Settings:
         return [
             value
             for name, value in self.environment.items()
-            if _SECRET_NAME.search(name) and len(value) >= _MIN_SECRET_CHARS
+            if _SECRET_NAME.search(name)
+            and not _ABOUT_SECRETS.search(name)
+            and len(value) >= _MIN_SECRET_CHARS
         ]
 
 

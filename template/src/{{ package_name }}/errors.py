@@ -51,7 +51,7 @@ class QuestionError(InputError):
 
 class DiskError(AppError):
     """A file or folder cannot be read or written: no space left, no permission, a read-only
-    disk. Raised for the app's own files (reports, exports, keys); the index says StoreError."""
+    disk. Raised for the app's own files (reports, exports); the index says StoreError."""
 
     exit_code = 7
     http_status = 503

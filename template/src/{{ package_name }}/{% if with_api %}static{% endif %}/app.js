@@ -121,9 +121,10 @@ async function ask(question) {
       headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
       body: JSON.stringify({ question }),
     });
-    if (response.status === 401) {
-      const key = prompt("This server needs an API key:");
-      if (key) { sessionStorage.setItem("apiKey", key); node.remove(); streaming = null; return ask(question); }
+    if (response.status === 401) { // asked once a session: the key is kept in sessionStorage
+      sessionStorage.removeItem("apiKey"); // a key that was revoked is asked for again
+      const key = prompt("This server needs an API key (its owner makes one with `keys create`):");
+      if (key) { sessionStorage.setItem("apiKey", key.trim()); node.remove(); streaming = null; return ask(question); }
     }
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
