@@ -41,6 +41,7 @@ GPU_OVERLAYS = {"nvidia": "compose.gpu-nvidia.yaml", "amd": "compose.gpu-amd.yam
 SERVERS = {"llamacpp", "ollama"}  # the runners with a model server (and a GPU overlay)
 RUNNER_SERVICES = {
     "llamacpp": {"llamacpp-models", "llamacpp", "llamacpp-embed"},
+    "vllm": {"vllm-models", "vllm", "vllm-embed"},  # NVIDIA only: no overlay, its own reservation
     "ollama": {"ollama", "ollama-models"},
     "inprocess": {"inprocess-models"},
     "ollama-host": {"ollama-models"},  # the host's Ollama: only the pull job
@@ -75,6 +76,8 @@ RUNNER_SETS = (
     ("inprocess", "ollama"),
     ("llamacpp", "ollama", "hosted"),
     ("inprocess", "hosted"),
+    ("vllm",),
+    ("llamacpp", "vllm"),
 )
 COMBOS = rotate(
     {
@@ -98,13 +101,13 @@ def combo_id(answers: dict[str, Any]) -> str:
 
 def stack_runner(runners: list[str]) -> str:
     """copier.yml's computed `stack_runner`."""
-    return next((r for r in ("llamacpp", "ollama", "hosted") if r in runners), "inprocess")
+    return next((r for r in ("llamacpp", "ollama", "vllm", "hosted") if r in runners), "inprocess")
 
 
 def profiles(answers: dict[str, Any]) -> set[str]:
     """The compose profiles a project declares: its runners with services, and `cli`."""
     runners = answers["runners"]
-    found = SERVERS & set(runners)
+    found = (SERVERS | {"vllm"}) & set(runners)
     if "ollama" in runners:
         found.add("ollama-host")
     if stack_runner(runners) == "inprocess":
@@ -314,6 +317,11 @@ def test_stack_wiring(rendered: dict[str, Path], answers: dict[str, Any]) -> Non
             assert app_env["LLAMACPP_BASE_URL"] == "http://llamacpp:8080"
             assert app_env["LLAMACPP_EMBEDDING_BASE_URL"] == "http://llamacpp-embed:8080"
         assert ("OLLAMA_BASE_URL" in app_env) == ("ollama" in runners)
+        if "vllm" in runners:
+            assert app_env["VLLM_BASE_URL"] == "http://vllm:8000/v1"
+            assert app_env["VLLM_EMBEDDING_BASE_URL"] == "http://vllm-embed:8000/v1"
+        else:
+            assert "VLLM_BASE_URL" not in app_env
         if profile == "llamacpp":
             pull = services["llamacpp-models"]
             assert pull["command"] == ["models", "pull"]
@@ -338,6 +346,10 @@ def test_stack_wiring(rendered: dict[str, Path], answers: dict[str, Any]) -> Non
                 "service_completed_successfully"
             )
             assert services["ollama"]["healthcheck"]["test"] == ["CMD", "ollama", "list"]
+        if profile == "vllm":
+            check_vllm(project, services)
+            for server in ("vllm", "vllm-embed"):
+                assert ingest["depends_on"][server]["condition"] == "service_healthy"
         if profile == "inprocess":
             pull = services["inprocess-models"]
             assert pull["command"] == ["models", "pull"]
@@ -359,6 +371,37 @@ def test_stack_wiring(rendered: dict[str, Path], answers: dict[str, Any]) -> Non
             assert not [s for s in services.values() if name in (s.get("depends_on") or {})]
         assert not ({"jaeger", "phoenix"} - {trace_ui}) & set(services)  # only the chosen UI
         assert "index" in config.get("volumes", {})
+
+
+def check_vllm(project: Path, services: dict[str, Any]) -> None:
+    """vLLM: a pinned image, an NVIDIA reservation on both servers (it has no CPU mode), the
+    revisions llm.yaml pins, pulled first and then served offline from the cache volume."""
+    llm = yaml.safe_load((project / "llm.yaml").read_text(encoding="utf-8"))
+    pinned = {
+        d["model_name"]: (d["model_info"]["repo"], d["model_info"]["revision"])
+        for d in llm["model_list"]
+        if d["model_info"]["runner"] == "vllm"
+    }
+    pull = services["vllm-models"]
+    pulled = pull["environment"]["VLLM_PULL"].split()
+    for alias, server in (("chat", "vllm"), ("embed", "vllm-embed")):
+        service = services[server]
+        assert re.fullmatch(r"vllm/vllm-openai:v\d+\.\d+\.\d+", service["image"]), service["image"]
+        assert service["image"] == pull["image"]
+        repo, revision = pinned[alias]
+        assert service["command"][:2] == [repo, f"--revision={revision}"]
+        assert f"{repo}@{revision}" in pulled
+        assert f"--served-model-name={repo}" in service["command"]
+        assert service["environment"]["HF_HUB_OFFLINE"] == "1"
+        devices = service["deploy"]["resources"]["reservations"]["devices"]
+        assert devices[0]["driver"] == "nvidia"
+        assert service["depends_on"]["vllm-models"]["condition"] == (
+            "service_completed_successfully"
+        )
+        assert service["healthcheck"]["test"][0] == "CMD"
+    code = next(a for a in services["vllm-embed"]["command"] if a.startswith("--code-revision="))
+    assert any(p.startswith(f"nomic-ai/nomic-bert-2048@{code.split('=')[1]}#") for p in pulled)
+    assert "deploy" not in pull  # the download needs no GPU
 
 
 @pytest.mark.parametrize(
@@ -572,6 +615,24 @@ def test_wrong_values_are_refused(rendered: dict[str, Path]) -> None:
     make = run(["make", "-n", "up"], hosted, {"PATH": "/usr/bin:/bin", "COMPOSE": "docker compose"})
     assert "compose.gpu" not in make.stdout
     assert "RUNNER=hosted" in make.stdout
+    # vLLM: NVIDIA only, asked for by name (no detection in a project without a CPU server).
+    vllm = find(rendered, runners=["vllm"])
+    refused = subprocess.run(
+        ["make", "up", "GPU=cpu", "COMPOSE=docker compose"],
+        cwd=vllm,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "RUNNER=vllm needs an NVIDIA GPU: make up GPU=nvidia RUNNER=vllm" in refused.stderr
+    make = run(
+        ["make", "-n", "up", "GPU=nvidia", "RUNNER=vllm"],
+        vllm,
+        {"PATH": "/usr/bin:/bin", "COMPOSE": "docker compose"},
+    )
+    assert "--profile vllm" in make.stdout
+    assert "RUNNER=vllm" in make.stdout
 
 
 # ----------------------------------------------------------------------------- for real

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -11,7 +11,7 @@ from helpers import render
 if TYPE_CHECKING:
     from pathlib import Path
 
-INVALID = [
+INVALID: list[tuple[dict[str, Any], str, str]] = [
     ({"project_name": ""}, "project_name", "cannot be empty"),
     ({"project_slug": "my app"}, "project_slug", "Try: my-app"),
     ({"project_slug": "My-App"}, "project_slug", "Try: my-app"),
@@ -25,7 +25,7 @@ INVALID = [
     ({"python_version": "3.9"}, "python_version", "3.9"),
     ({"license": "GPL"}, "license", "GPL"),
     ({"ci": "jenkins"}, "ci", "jenkins"),
-    ({"runners": ["vllm"]}, "runners", "vllm"),
+    ({"runners": ["tgi"]}, "runners", "tgi"),
     ({"runners": []}, "runners", "at least one runner"),
     ({"runners": ["hosted"], "hosted_model": "gpt-4o"}, "hosted_model", "provider/model"),
     ({"vector_store": "chroma"}, "vector_store", "chroma"),
