@@ -396,3 +396,5 @@ def test_without_the_question_nothing_is_rendered(tmp_path: Path) -> None:
     assert "kubectl" not in pyproject
     assert "kubernetes" not in pyproject
     assert "Kubernetes" not in (project / "mkdocs.yml").read_text(encoding="utf-8")
+    assert "kubernetes" not in (project / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+    assert "k8s" not in (project / "Makefile").read_text(encoding="utf-8")
