@@ -43,7 +43,9 @@ COMBOS = rotate(
     {
         "runners": [list(runners) for runners in RUNNER_SETS],
         "vector_store": ["sqlite", "pgvector"],
-        "with_api": [True, False, True],
+        # Rotated so that each runner of an overlay (llama.cpp, Ollama, vLLM, in-process,
+        # hosted) is rendered both with and without the API.
+        "with_api": [True, True, False, True, False],
     },
     crossed=("runners", "vector_store"),
 )
@@ -175,6 +177,22 @@ def test_every_overlay_builds_and_matches_the_kubernetes_schemas(
         assert any(f"kustomize deploy/k8s/overlays/{overlay}/" in line for line in lines)
         for version in KUBERNETES_VERSIONS:
             assert f"ok    kubernetes {version} schemas: deploy/k8s/overlays/{overlay}/" in lines
+
+
+@pytest.mark.parametrize("answers", COMBOS, ids=combo_id)
+def test_no_secret_scanner_finding(rendered: dict[str, Path], answers: dict[str, Any]) -> None:
+    """The project's detect-secrets hook (in its pre-commit) passes on every file the question
+    adds: a Secret's name is not a secret, and no DSN with a password is spelt out."""
+    project = rendered[combo_id(answers)]
+    files = [
+        p.relative_to(project).as_posix()
+        for folder in ("deploy", "docs", "make", "scripts")
+        for p in sorted((project / folder).rglob("*"))
+        if p.is_file() and ("k8s" in p.as_posix() or "kubernetes" in p.name)
+    ]
+    assert "deploy/k8s/base/kustomization.yaml" in files
+    hook = str(TEMPLATE_VENV_BIN / "detect-secrets-hook")
+    run([hook, "--baseline", ".secrets.baseline", *files], project, tools_env())
 
 
 @pytest.mark.parametrize("answers", COMBOS, ids=combo_id)
