@@ -31,7 +31,8 @@ _INJECTION = re.compile(
     r"[^.!?\n]*\b(?:"
     r"(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)*"
     r"(?:previous|prior|above|earlier|preceding|system)\s+(?:instructions?|prompts?|rules|messages?)"
-    r"|you\s+are\s+now\b|new\s+instructions?\s*:|(?:reveal|print|show)\s+(?:your|the)\s+"
+    r"|you\s+are\s+(?:now\s+(?:an?|the|in)\s+[\w\s-]{0,30}?(?:assistant|ai|model|bot|mode|persona)"
+    r"|no\s+longer\s+bound)\b|new\s+instructions?\s*:|(?:reveal|print|show)\s+(?:your|the)\s+"
     r"(?:system\s+)?prompt|(?:answer|reply|respond)\s+(?:to\s+)?(?:every|all|any)\s+"
     r"(?:question|message)s?\s+with"
     r")[^.!?\n]*[.!?]?",
