@@ -43,6 +43,9 @@ demo: bootstrap wheels ## Render the default project into build/demo and run it 
 test: bootstrap wheels browser lint ## Lint the template's code, then render and test generated projects
 	$(BIN)/pytest -n $(WORKERS)
 
+bench: bootstrap wheels ## Every performance figure next to its reference, one run (docs/benchmarks.md)
+	$(BIN)/python tests/benchmarks/bench.py
+
 test-containers: bootstrap wheels ## Container tests only: every compose combination, the default stack for real
 	$(BIN)/pytest tests/test_containers.py
 
