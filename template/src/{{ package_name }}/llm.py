@@ -17,13 +17,14 @@ import math
 import os
 import re
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import runners, tracing
 from .errors import ConfigError, ModelError, ModelUnavailableError
@@ -44,6 +45,9 @@ _UNSET = "<unset:{}>"
 _UNSET_FOUND = re.compile(r"<unset:([A-Za-z_][A-Za-z0-9_]*)>")
 _EMBED_BATCH = 32
 _DETAIL_CHARS = 300
+# Replicas (several deployments of one alias): a deployment that fails is set aside at its first
+# failure, for this long, and the call goes at once to another one.
+REPLICA_COOLDOWN_SECONDS = 30.0
 
 
 class ModelSource(BaseModel):
@@ -84,12 +88,43 @@ class Deployment(BaseModel):
         path = self.litellm_params.get("model_path")
         return Path(str(path)).name if path else str(self.litellm_params["model"])
 
+    @property
+    def address(self) -> str:
+        """Where it runs, without secrets: `host:port` of its server, else its model name."""
+        return address(self.litellm_params.get("api_base")) or str(self.litellm_params["model"])
+
 
 class LlmConfig(BaseModel):
     """llm.yaml, validated."""
 
     model_list: list[Deployment] = Field(min_length=1)
     router_settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _replicas_agree(self) -> LlmConfig:
+        """Replicas (entries of one alias for one runner) are one model served several times:
+        none listed twice, and embedding replicas with the same prefixes and threshold (the
+        vectors of two models do not mix in one index)."""
+        for runner in self.runners():
+            for alias in ("chat", "embed"):
+                group = self.deployments(runner, alias)
+                seen: set[str] = set()
+                for deployment in group:
+                    key = json.dumps(deployment.litellm_params, sort_keys=True, default=str)
+                    if key in seen:
+                        msg = f"{runner} lists the same {alias} deployment twice"
+                        raise ValueError(msg)
+                    seen.add(key)
+                if alias == "embed" and len(group) > 1:
+                    fields = {"query_prefix", "document_prefix", "min_similarity", "source"}
+                    kinds = {d.model_info.model_dump_json(include=fields) for d in group}
+                    if len(kinds) > 1:
+                        msg = (
+                            f"the embed replicas of {runner} differ in {', '.join(sorted(fields))}:"
+                            " replicas must serve one embedding model (vectors of two do not mix)"
+                        )
+                        raise ValueError(msg)
+        return self
 
     def runners(self) -> list[str]:
         """Runners in the order the file names them."""
@@ -100,6 +135,21 @@ class LlmConfig(BaseModel):
         return [
             d for d in self.model_list if d.model_info.runner == runner and d.model_name == alias
         ]
+
+
+def address(api_base: object) -> str | None:
+    """`host:port` of a server URL (no user, password, path or query), None without one."""
+    if not api_base:
+        return None
+    parts = urllib.parse.urlsplit(str(api_base))
+    if not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # not a number: not worth a label
+        return host
+    return f"{host}:{port}"
 
 
 def resolve(text: str, environment: Mapping[str, str]) -> str:
@@ -168,6 +218,7 @@ class Generation:
     usage: Usage = field(default_factory=Usage)
     latency_ms: float = 0.0
     first_token_ms: float | None = None
+    deployment: str = ""  # which deployment answered: `host:port` of its server, or its model
 
 
 class ChatModel(Protocol):
@@ -236,16 +287,35 @@ class Gateway:
                 logging.getLogger(name).propagate = True
 
             model_list = [d.model_dump(exclude={"model_info"}) for d in self.chat + self.embeds]
-            replicas = len(self.chat) > 1 or len(self.embeds) > 1
-            settings: dict[str, Any] = {
-                "num_retries": self.settings.model.max_retries,
-                "timeout": self.settings.model.timeout_seconds,
-                # One deployment per alias: a cooldown would only hide the real error.
-                "disable_cooldowns": not replicas,
-                **self.config.router_settings,
-            }
-            self._router = Router(model_list=model_list, **settings)
+            self._router = Router(model_list=model_list, **self.router_settings())
         return self._router
+
+    @property
+    def replicas(self) -> int:
+        """The most deployments of one alias (1: no replicas)."""
+        return max(len(self.chat), len(self.embeds))
+
+    def router_settings(self) -> dict[str, Any]:
+        """The Router's settings: those of llm.yaml over the app's.
+
+        One deployment per alias: no cooldowns (one would only hide the real error behind
+        "no deployments available"). Replicas: a deployment that fails is set aside at its first
+        failure for REPLICA_COOLDOWN_SECONDS, and the call is retried at once on another, so a
+        call tries every replica before it fails.
+        """
+        settings: dict[str, Any] = {
+            "num_retries": self.settings.model.max_retries,
+            "timeout": self.settings.model.timeout_seconds,
+            "disable_cooldowns": self.replicas == 1,
+        }
+        if self.replicas > 1:
+            settings.update(
+                num_retries=self.settings.model.max_retries + self.replicas - 1,
+                allowed_fails=0,
+                cooldown_time=REPLICA_COOLDOWN_SECONDS,
+                retry_after=0,
+            )
+        return {**settings, **self.config.router_settings}
 
     def health(self) -> Health:
         """Whether the runner is up and has its models; never raises."""
@@ -280,6 +350,7 @@ class Gateway:
                     stream=True,
                     stream_options={"include_usage": True},
                 )
+                deployment = self._answered_by(chunks, self.chat)
                 for chunk in cast("Iterable[Any]", chunks):
                     text = chunk.choices[0].delta.content if chunk.choices else None
                     if text:
@@ -295,10 +366,12 @@ class Gateway:
                 usage=usage,
                 latency_ms=(done - started) * 1000,
                 first_token_ms=(first - started) * 1000 if first else None,
+                deployment=deployment,
             )
             logger.info(
-                "%s answered in %.0f ms (first token %.0f ms): %d tokens in, %d out",
+                "%s at %s answered in %.0f ms (first token %.0f ms): %d tokens in, %d out",
                 name,
+                deployment,
                 generation.latency_ms,
                 generation.first_token_ms or 0,
                 usage.prompt_tokens,
@@ -310,6 +383,7 @@ class Gateway:
                     "gen_ai.prompt": json.dumps(list(messages)),
                     "gen_ai.completion": generation.text,
                     "gen_ai.response.model": name,
+                    "server.address": deployment,
                     "gen_ai.usage.input_tokens": usage.prompt_tokens,
                     "gen_ai.usage.output_tokens": usage.completion_tokens,
                     "gen_ai.server.time_to_first_token": (generation.first_token_ms or 0) / 1000,
@@ -330,13 +404,26 @@ class Gateway:
         for start in range(0, len(texts), _EMBED_BATCH):
             batch = [prefix + text for text in texts[start : start + _EMBED_BATCH]]
             with (
-                tracing.span("embeddings", **_gen_ai("embeddings", self.embed_model, self.runner)),
+                tracing.span(
+                    "embeddings", **_gen_ai("embeddings", self.embed_model, self.runner)
+                ) as span,
                 self._errors(),
             ):
                 response = self.router().embedding(model="embed", input=batch)
+                span["server.address"] = self._answered_by(response, self.embeds)
             items = sorted(response.data, key=lambda item: int(_get(item, "index")))
             vectors.extend(_unit(_get(item, "embedding")) for item in items)
         return vectors
+
+    @staticmethod
+    def _answered_by(response: object, deployments: Sequence[Deployment]) -> str:
+        """Which deployment the Router picked for `response`: its `host:port`, or its model."""
+        hidden = getattr(response, "_hidden_params", None) or {}
+        found = address(hidden.get("api_base"))
+        if found:
+            return found
+        picked = [d for d in deployments if d.litellm_params.get("model") == hidden.get("model")]
+        return (picked or list(deployments))[0].address
 
     def _errors(self) -> _ErrorTranslator:
         return _ErrorTranslator(self)
@@ -351,6 +438,12 @@ class Gateway:
             detail = detail.replace(secret, "***")
         detail = detail[:_DETAIL_CHARS]
         where = f"{self.runner} ({self.chat_model})"
+        if isinstance(exc, _cooldown_errors()):
+            seconds = float(self.router_settings().get("cooldown_time", REPLICA_COOLDOWN_SECONDS))
+            return ModelUnavailableError(
+                f"{where} is unavailable: each of its {self.replicas} deployments failed and is "
+                f"set aside for up to {seconds:.0f} s; {self.module.hint()} ({detail})"
+            )
         if isinstance(exc, errors.ContextWindowExceededError):
             return ModelError(
                 f"the prompt does not fit {where}'s context window: lower RAG_CONTEXT_TOKENS "
@@ -387,7 +480,16 @@ class _ErrorTranslator:
 def _litellm_errors() -> tuple[type[Exception], ...]:
     import openai  # noqa: PLC0415 - LiteLLM's errors derive from the OpenAI SDK's
 
-    return (openai.OpenAIError,)
+    return (openai.OpenAIError, *_cooldown_errors())
+
+
+@cache
+def _cooldown_errors() -> tuple[type[Exception], ...]:
+    """What the Router raises when every replica of an alias is cooling down after failures."""
+    import_litellm()
+    from litellm.types.router import RouterRateLimitError  # noqa: PLC0415
+
+    return (RouterRateLimitError,)
 
 
 @cache
