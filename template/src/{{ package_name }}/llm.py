@@ -288,6 +288,8 @@ class Gateway:
 
             model_list = [d.model_dump(exclude={"model_info"}) for d in self.chat + self.embeds]
             self._router = Router(model_list=model_list, **self.router_settings())
+            if self.replicas > 1:
+                _log_failed_deployments()
         return self._router
 
     @property
@@ -490,6 +492,28 @@ def _cooldown_errors() -> tuple[type[Exception], ...]:
     from litellm.types.router import RouterRateLimitError  # noqa: PLC0415
 
     return (RouterRateLimitError,)
+
+
+@cache
+def _log_failed_deployments() -> None:
+    """A warning for every call a deployment fails, naming it (`host:port`): with replicas, the
+    Router then sets it aside and the caller never sees the error. Once per process."""
+    import litellm  # noqa: PLC0415 - imported by now
+    from litellm.integrations.custom_logger import CustomLogger  # noqa: PLC0415
+
+    class FailedDeployments(CustomLogger):
+        def log_failure_event(
+            self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
+        ) -> None:
+            del response_obj, start_time, end_time  # LiteLLM's signature
+            params = kwargs.get("litellm_params") or {}
+            where = address(params.get("api_base")) or str(kwargs.get("model", ""))
+            error = type(kwargs.get("exception")).__name__
+            logger.warning(
+                "deployment %s failed (%s): set aside, a replica gets the call", where, error
+            )
+
+    litellm.callbacks.append(FailedDeployments())
 
 
 @cache
