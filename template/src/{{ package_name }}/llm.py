@@ -90,7 +90,7 @@ class Deployment(BaseModel):
 
     @property
     def address(self) -> str:
-        """Where it runs, without secrets: `host:port` of its server, else its model name."""
+        """Where it runs: `host:port` of its server (its URL stripped), else its model name."""
         return address(self.litellm_params.get("api_base")) or str(self.litellm_params["model"])
 
 
