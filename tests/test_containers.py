@@ -281,7 +281,11 @@ def test_stack_wiring(rendered: dict[str, Path], answers: dict[str, Any]) -> Non
             assert ":" in image, (name, image)
             assert not image.endswith(":latest"), (name, image)
             env = service.get("environment") or {}
-            secretish = [k for k, v in env.items() if re.search("KEY|TOKEN|PASSWORD|DSN", k) and v]
+            secretish = [
+                k
+                for k, v in env.items()
+                if re.search("KEY|TOKEN|PASSWORD|DSN", k) and not k.endswith("_PATH") and v
+            ]  # API_KEYS_PATH names the file of key hashes, not a secret
             # Only pointers to mounted secret files (POSTGRES_PASSWORD_FILE=/run/secrets/...).
             assert all(
                 k.endswith("_FILE") and env[k].startswith("/run/secrets/") for k in secretish
