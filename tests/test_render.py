@@ -262,7 +262,7 @@ def test_rendered_project_passes_its_own_gates(
     run(["git", "add", "--all"], project, env)
     pgvector = answers["vector_store"] == "pgvector"
     with postgres(project, env) if pgvector else nullcontext("") as dsn:
-        checks_env = {**env, **({"PGVECTOR_DSN": dsn} if dsn else {})}
+        checks_env = {**env, **({"PGVECTOR_DSN": dsn, "TEST_PGVECTOR_DSN": dsn} if dsn else {})}
         checked = run(["make", "ci"], project, checks_env)
         integration = {**checks_env, **model_env(), "REQUIRE_MODELS": "1"}
         tested = run(["make", "test-integration"], project, integration, timeout=1800)

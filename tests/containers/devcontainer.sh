@@ -212,11 +212,14 @@ as_user() { # as_user CMD... — run as the made-up host user, with the tools on
         DOCKER_CONFIG="$work/docker" DOCKER_BUILDKIT=0 COMPOSE_BAKE=false \
         PYTHON_IMAGE="$PYTHON_IMAGE" UV_IMAGE="$UV_IMAGE" "$@"
 }
+# The CLI talks to the engine through a Docker client on podman's socket; where no Docker client
+# is installed, podman itself (the CLI supports it as its docker path).
+docker_cli="$(PATH="/usr/local/bin:/usr/bin:/bin" command -v docker || command -v podman)"
 devcontainer() { # devcontainer SUBCOMMAND ARGS...
     local sub="$1"
     shift
     as_user node "$cli" "$sub" --workspace-folder "$ws" --config "$ws/$config" \
-        --docker-path docker --docker-compose-path "$work/bin/docker-compose" "$@"
+        --docker-path "$docker_cli" --docker-compose-path "$work/bin/docker-compose" "$@"
 }
 inside() { devcontainer exec "$@"; }
 
@@ -236,7 +239,7 @@ assert result["outcome"] == "success", result
 assert result["remoteUser"] == "dev", result' "$work/up.json" || { tail -n 60 "$work/up.log" >&2; cat "$work/up.json" >&2; die "up did not succeed"; }
 container="$(python3 -c 'import json, sys
 print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["containerId"])' "$work/up.json")"
-project_name="$(DOCKER_HOST="unix://$sock" docker inspect --format \
+project_name="$(podman inspect --format \
     '{{ index .Config.Labels "com.docker.compose.project" }}' "$container")"
 grep -q "Running the postCreateCommand" "$work/up.log" && grep -q "pre-commit installed" "$work/up.log" \
     || die "postCreateCommand (make setup) did not run"
