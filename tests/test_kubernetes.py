@@ -373,6 +373,18 @@ def test_gpu_overlays_change_only_the_runner(
             ]
 
 
+def check_manifests(project: Path) -> subprocess.CompletedProcess[str]:
+    """The project's own manifest check, which may fail."""
+    return subprocess.run(
+        ["bash", "scripts/check-kubernetes.sh"],
+        cwd=project,
+        env=tools_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_the_check_catches_a_broken_manifest(rendered: dict[str, Path], tmp_path: Path) -> None:
     """Not hollow: a misspelt field fails the strict schemas, a broken patch fails Kustomize."""
     project = tmp_path / "broken"
@@ -382,27 +394,13 @@ def test_the_check_catches_a_broken_manifest(rendered: dict[str, Path], tmp_path
         app.read_text(encoding="utf-8").replace("imagePullPolicy:", "imagePulPolicy:", 1),
         encoding="utf-8",
     )
-    result = subprocess.run(
-        ["bash", "scripts/check-kubernetes.sh"],
-        cwd=project,
-        env=tools_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = check_manifests(project)
     assert result.returncode == 1
     assert "imagePulPolicy" in result.stderr
     assert "FAIL  kubernetes 1.33.0 schemas: deploy/k8s/overlays/cpu/" in result.stderr
     gpu = project / "deploy/k8s/overlays/nvidia/gpu.yaml"
     gpu.write_text(gpu.read_text(encoding="utf-8").replace("name: llamacpp", "name: nothing"))
-    broken = subprocess.run(
-        ["bash", "scripts/check-kubernetes.sh"],
-        cwd=project,
-        env=tools_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    broken = check_manifests(project)
     assert "FAIL  kustomize deploy/k8s/overlays/nvidia/" in broken.stderr
 
 
