@@ -40,6 +40,7 @@ step() { # step LABEL CMD... — run and time one step
     local label="$1" t
     shift
     t="$(now)"
+    current_step="$label"
     log "== $label"
     "$@"
     timings+=("$(printf '%-36s %7ss' "$label" "$(elapsed "$t")")")
@@ -100,6 +101,10 @@ cleanup() {
         if ((rc != 0)); then
             "${compose[@]}" ps -a >&2 || true
             "${compose[@]}" logs --no-color --tail=60 >&2 || true
+            # Last, where a truncated log still shows them: why the app was not ready, and where
+            # the script stopped.
+            log "readyz: $(curl -sS --max-time 15 "$base_url/readyz" 2>&1 || true)"
+            log "FAILED (exit $rc) after: ${timings[-1]:-nothing}; running: ${current_step:-?}"
         fi
         "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
         "$here/podman-service.sh" stop "$sock" >/dev/null 2>&1 || true
@@ -119,6 +124,7 @@ step "compose config -q" "${compose[@]}" config -q
 step "compose build (app image)" "${compose[@]}" build --quiet app
 step "make up (up -d --build --wait)" "${make[@]}" up
 "${make[@]}" ps >&2
+current_step="checks after make up"
 
 # ------------------------------------------------------------------ checks
 check() { # check LABEL PYTHON-ASSERTIONS < JSON

@@ -76,6 +76,22 @@ start_pump() {
     log "healthcheck pump pid $! (log: $pump_logfile)"
 }
 
+# forget_gone_networks — drop aardvark-dns records of networks podman no longer has. A run killed
+# mid-teardown can leave them; a new network that gets the same subnet then shares the DNS
+# server's address, and its containers resolve service names to the dead ones' addresses
+# ("No route to host" between healthy containers).
+forget_gone_networks() {
+    local dir="${NETAVARK_RUN_DIR:-/run/containers/networks}/aardvark-dns" known file
+    [[ "$(id -u)" -eq 0 && -d "$dir" ]] || return 0
+    known="$(podman network ls --format '{{.Name}}')" || return 0
+    for file in "$dir"/*; do
+        [[ -f "$file" && "${file##*/}" != aardvark.pid ]] || continue
+        grep -qxF -- "${file##*/}" <<<"$known" && continue
+        log "forgetting the DNS records of network ${file##*/} (gone)"
+        rm -f -- "$file"
+    done
+}
+
 # stop_pid PIDFILE PATTERN NAME
 stop_pid() {
     local pid
@@ -97,6 +113,7 @@ case "$action" in
 start)
     need_cmd podman
     need_conf
+    forget_gone_networks
     if pid="$(running_pid "$pidfile" "system service")" && answers; then
         log "already running (pid $pid) on $sock"
         start_pump
