@@ -31,7 +31,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(BIN)/uv sync --locked --quiet
 	@touch $@
 
-wheels: bootstrap ## Build the portable llama-cpp-python wheel once (about 8 minutes on 2 cores)
+wheels: bootstrap ## Build the portable llama-cpp-python wheel once (8 to 12 minutes on 2 cores; then cached)
 	@$(BIN)/python tests/wheelhouse.py
 
 browser: ## Install Chromium for the chat-page test, if the system has none
@@ -41,7 +41,7 @@ demo: bootstrap wheels ## Render the default project into build/demo and run it 
 	$(BIN)/python tests/demo.py
 
 test: bootstrap wheels browser lint ## Lint the template's code, then render and test generated projects
-	$(BIN)/pytest -n $(WORKERS)
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
 
 bench: bootstrap wheels ## Every performance figure next to its reference, one run (docs/benchmarks.md)
 	$(BIN)/python tests/benchmarks/bench.py

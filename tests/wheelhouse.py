@@ -8,6 +8,12 @@ exactly as a generated project would build it: the version pinned in the templat
 the version and a digest of the flags, so a change of flags builds a new wheel instead of reusing
 one built with other flags (pip's own wheel cache ignores ``CMAKE_ARGS``; it is switched off).
 
+A wheel built once is also kept in the user's cache (``$XDG_CACHE_HOME/copier-llmops/wheels``,
+else ``~/.cache/copier-llmops/wheels``; ``COPIER_LLMOPS_WHEEL_CACHE`` names another folder, or
+``off``), under the same name: another clone on the same machine copies it instead of
+compiling for minutes again. The name holds the version and the flags' digest, so nothing built
+with other flags is ever reused.
+
 ``python tests/wheelhouse.py`` builds the wheel when it is missing (after checking for a compiler
 and CMake) and prints its folder; ``--folder`` prints the folder only.
 """
@@ -52,16 +58,42 @@ def folder() -> Path:
     return ROOT / "build" / "wheels" / f"{version()}-{digest}"
 
 
-def wheel() -> Path | None:
-    """The built wheel, if there is one."""
-    found = sorted(folder().glob(f"llama_cpp_python-{version()}-*.whl"))
+def wheel(where: Path | None = None) -> Path | None:
+    """The built wheel in `where` (this clone's folder by default), if there is one."""
+    found = sorted((where or folder()).glob(f"llama_cpp_python-{version()}-*.whl"))
     return found[-1] if found else None
+
+
+def cache_folder() -> Path | None:
+    """The folder in the user's cache for this version and these flags; None when switched off."""
+    chosen = os.environ.get("COPIER_LLMOPS_WHEEL_CACHE", "")
+    if chosen.lower() in {"off", "0", "no", "false"}:
+        return None
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return (Path(chosen) if chosen else root / "copier-llmops" / "wheels") / folder().name
+
+
+def copy_wheel(source: Path, target: Path) -> None:
+    """Copy a wheel's folder so that `target` appears whole or not at all."""
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
 
 
 def build() -> Path:
     """Build the wheel unless it exists; returns its folder."""
     target = folder()
+    cached = cache_folder()
     if wheel() is not None:
+        if cached is not None and wheel(cached) is None:
+            keep(target, cached)
+        return target
+    if cached is not None and wheel(cached) is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copy_wheel(cached, target)
+        sys.stdout.write(f"{PACKAGE}=={version()}: the wheel built earlier, from {cached}\n")
         return target
     prerequisites = ROOT / "tests" / "scripts" / "check-prerequisites.sh"
     if subprocess.run(["bash", str(prerequisites), "build"], check=False).returncode:
@@ -69,7 +101,7 @@ def build() -> Path:
     cores = os.cpu_count() or 2
     sys.stdout.write(
         f"Building {PACKAGE}=={version()} once into {target.relative_to(ROOT)}: portable, with "
-        f"every CPU variant (about 8 minutes on 2 cores; later runs reuse it).\n"
+        f"every CPU variant (8 to 12 minutes on 2 cores; later runs and other clones reuse it).\n"
         f"    CMAKE_ARGS={cmake_args()}\n"
     )
     sys.stdout.flush()
@@ -103,7 +135,18 @@ def build() -> Path:
     )
     partial.rename(target)
     sys.stdout.write(f"Built in {time.monotonic() - started:.0f} s.\n")
+    if cached is not None:
+        keep(target, cached)
     return target
+
+
+def keep(target: Path, cached: Path) -> None:
+    """Keep a copy of the wheel's folder in the user's cache for the next clone."""
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        copy_wheel(target, cached)
+    except OSError as exc:  # a cache that cannot be written costs the next clone a build
+        sys.stdout.write(f"(the wheel is not kept in {cached.parent}: {exc})\n")
 
 
 if __name__ == "__main__":
