@@ -41,7 +41,7 @@ demo: bootstrap wheels ## Render the default project into build/demo and run it 
 	$(BIN)/python tests/demo.py
 
 test: bootstrap wheels browser lint ## Lint the template's code, then render and test generated projects
-	$(BIN)/pytest -n $(WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(WORKERS)
 
 bench: bootstrap wheels ## Every performance figure next to its reference, one run (docs/benchmarks.md)
 	$(BIN)/python tests/benchmarks/bench.py

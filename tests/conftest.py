@@ -17,11 +17,6 @@ def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001 - pytest's 
     prepare_renders()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first: on two workers, a long test that starts last makes the run wait."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def pytest_report_header() -> str:
     """Which Pythons generated projects run on here (the others are rendered only)."""
     return f"generated projects run on Python {', '.join(available_pythons()) or 'none found'}"

@@ -662,7 +662,6 @@ def needs_root() -> None:
         pytest.fail("the container tests need root (podman as the engine; see tests/containers)")
 
 
-@pytest.mark.xdist_group("podman")  # one worker runs them in turn: none waits on the lock
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("python_version", E2E_PYTHONS)
@@ -723,7 +722,6 @@ def devcontainer(project: Path, variant: str, env: dict[str, str]) -> str:
     return log
 
 
-@pytest.mark.xdist_group("podman")  # one worker runs them in turn: none waits on the lock
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_the_devcontainer_opens_for_real(tmp_path: Path, env: dict[str, str]) -> None:
@@ -752,7 +750,6 @@ def test_the_devcontainer_opens_for_real(tmp_path: Path, env: dict[str, str]) ->
         assert "ok: GPU variant opened on a CPU-only host and says its models run on the CPU" in log
 
 
-@pytest.mark.xdist_group("podman")  # one worker runs them in turn: none waits on the lock
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_the_devcontainer_on_another_runner_and_store(tmp_path: Path, env: dict[str, str]) -> None:
