@@ -225,8 +225,8 @@ inside() { devcontainer exec "$@"; }
 
 
 # ------------------------------------------------------------------ up, then make check
-# A run that was killed (or died before it knew its compose project) leaves its containers; the CLI would find them by their labels and exec
-# into a stopped one. Remove them first.
+# A run that was killed (or died before it knew its compose project) leaves its containers; the
+# CLI would find them by their labels and exec into a stopped one. Remove them first.
 podman ps -a --format '{{.Names}}' | grep -E "^$(basename "$ws")[-_]devcontainer[-_]" \
     | xargs -r podman rm -f >/dev/null 2>&1 || true
 # ... and its volumes: a Postgres volume initialised with another run's password refuses this one.
