@@ -691,7 +691,7 @@ def test_default_stack_answers_over_http(
         result = run(["bash", str(CONTAINERS / "e2e.sh"), str(project)], project, e2e_env, 3500)
     log = result.stderr
     for line in (
-        "ok: app image within 350 MB",
+        "ok: app image within 375 MB",
         "ok: one-shot jobs llamacpp-models and ingest exited 0",
         "ok: /v1 needs an API key",
         "ok: POST /v1/ask answered by the model, citing data/docs/environments.md",
