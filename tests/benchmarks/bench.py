@@ -21,9 +21,8 @@ all-MiniLM-L6-v2 embeds. Settings: BENCH_SCALES (chunk counts, default 10000,100
 adds the 1M index, whose first build takes long), BENCH_PG_SCALES (default 10000,100000),
 BENCH_ROUNDS (generation rounds, default 3), BENCH_RUNS (ingest runs, default 3), BENCH_ONLY
 (sections to run; default generation, retrieval, ingest, load, memory; pgvector on request).
-LLM_THREADS sets the threads of every model on both sides (default 2, as the tests); on
-a shared machine LLM_THREADS=1 keeps llama.cpp's per-operation thread barriers from waiting on
-other processes.
+LLM_THREADS sets the threads of every in-process model on both sides (default: the app's own,
+every core to embed and one fewer to generate; the tests' 2 is not used here).
 Results: printed, and written to build/bench/results.json and build/bench/results.md.
 """
 
@@ -131,8 +130,9 @@ def main() -> int:
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     prepare_renders()
     env = {**project_env(), **model_env(), "LLM_MAX_ANSWER_TOKENS": "160"}
+    env.pop("LLM_THREADS")  # the app's default, unless chosen
     if threads := os.environ.get("LLM_THREADS"):
-        env["LLM_THREADS"] = threads  # over the test models' 2
+        env["LLM_THREADS"] = threads
     project = setup("my-rag-app", {}, env)
     run([".venv/bin/my-rag-app", "ingest", "--json"], project, env)
 
