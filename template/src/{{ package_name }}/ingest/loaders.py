@@ -106,9 +106,15 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
     except OSError as exc:
         raise LoadError(f"cannot open it: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since it was checked
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):  # replaced since it was checked
             raise LoadError("not a regular file (a pipe, a device or a socket)")
-        data = handle.read(max_bytes + 1)
+        # The size `stat` gives, then more only if it grew: reading `max_bytes` at once would
+        # allocate the whole cap for every file.
+        wanted = min(status.st_size, max_bytes) + 1
+        data = handle.read(wanted)
+        if len(data) == wanted <= max_bytes:
+            data += handle.read(max_bytes + 1 - len(data))
     if len(data) > max_bytes:
         raise LoadError(f"larger than the {max_bytes // 1_000_000} MB cap (RAG_MAX_DOCUMENT_MB)")
     return data
