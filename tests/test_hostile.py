@@ -174,7 +174,7 @@ from {package}.ingest import loaders
 
 def best(text):
     runs = []
-    for _ in range(3):
+    for _ in range(5):
         started = time.perf_counter()
         loaders._html(text)
         runs.append(time.perf_counter() - started)
@@ -197,8 +197,9 @@ def test_the_html_loader_is_linear_in_nesting_depth_and_page_length(project: Pat
     print(f"HTML loader 5k/10k/20k: {times}")  # noqa: T201 - the figures for the record
     for shape, (five, _ten, twenty) in times.items():
         # Four times the input: linear is about 4x the time, quadratic 16x (the old loader:
-        # 1.4/6.6/23.2 s for the deep pages).
-        assert twenty / five < 8, (shape, times[shape])
+        # 1.4/6.6/23.2 s for the deep pages). The best of five runs of tens of milliseconds
+        # still varies on a busy machine (8.3x was seen once for a linear loader): 10x.
+        assert twenty / five < 10, (shape, times[shape])
 
 
 @pytest.mark.slow
