@@ -256,6 +256,9 @@ def test_rendered_project_passes_its_own_gates(
         assert PLANTED_KEY not in (project / ".copier-answers.yml").read_text("utf-8")
         assert (project / ".env").stat().st_mode & 0o777 == 0o600
 
+    shown = run(["make", "help"], project, env).stdout  # piped: no colour codes
+    assert "  check " in shown, shown
+    assert "\x1b" not in shown, shown
     run(["make", "setup"], project, env)
     python = run(["uv", "run", "python", "-c", "import sys; print(sys.version)"], project, env)
     assert python.stdout.startswith(answers["python_version"])
