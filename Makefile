@@ -14,10 +14,11 @@ WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: help prerequisites bootstrap wheels browser demo test lint format docs clean test-containers test-containers-all bench-containers
+.PHONY: help prerequisites bootstrap wheels browser demo check test lint format docs clean test-containers test-containers-all bench-containers
 
 help: ## Show the targets and what they do
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@[ -t 1 ] && on=$$'\033[36m' off=$$'\033[0m' || on= off=; \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %s%-14s%s %s\n", on, $$1, off, $$2}' $(MAKEFILE_LIST)
 
 prerequisites: ## Check what the machine needs: Python 3.11+ with venv, git (and a compiler, CMake)
 	@bash tests/scripts/check-prerequisites.sh base $(PYTHON)
@@ -39,6 +40,9 @@ browser: ## Install Chromium for the chat-page test, if the system has none
 
 demo: bootstrap wheels ## Render the default project into build/demo and run it end to end
 	$(BIN)/python tests/demo.py
+
+check: bootstrap wheels lint ## Quick gate for a template change: lint, then the default project's make check (ANSWERS='k=v ...')
+	$(BIN)/python tests/check_default.py
 
 test: bootstrap wheels browser lint ## Lint the template's code, then render and test generated projects
 	$(BIN)/pytest -n $(WORKERS)

@@ -26,7 +26,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     copy behind. A full run would grow the user's cache by gigabytes; ``uv cache prune`` removes
     only such unreachable entries, never a wheel or source uv still points to.
     """
-    if hasattr(session.config, "workerinput"):
+    if hasattr(session.config, "workerinput") or session.config.option.collectonly:
         return
     subprocess.run(
         [str(TEMPLATE_VENV_BIN / "uv"), "cache", "prune", "--quiet"], check=False, timeout=600

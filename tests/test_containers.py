@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 from contextlib import contextmanager
@@ -707,10 +708,12 @@ def test_default_stack_answers_over_http(
     print(f"e2e ({python_version}) {time.monotonic() - started:.0f} s")  # noqa: T201
 
 
-def devcontainer(project: Path, variant: str, env: dict[str, str]) -> str:
-    """tests/containers/devcontainer.sh on PROJECT: its log, after checking it said ok."""
+def devcontainer(
+    project: Path, variant: str, env: dict[str, str], scripts: Path = CONTAINERS
+) -> str:
+    """devcontainer.sh (in SCRIPTS) on PROJECT: its log, after checking it said ok."""
     result = run(
-        ["bash", str(CONTAINERS / "devcontainer.sh"), str(project), variant],
+        ["bash", str(scripts / "devcontainer.sh"), str(project), variant],
         project,
         {**env, "TEST_PYTHON": str(TEMPLATE_VENV_BIN / "python")},
         3000,
@@ -762,8 +765,54 @@ def test_the_devcontainer_on_another_runner_and_store(tmp_path: Path, env: dict[
         "runners": ["inprocess", "ollama"],
         "vector_store": "pgvector",
     }
-    project = render(tmp_path / "ops-desk", answers, portable_lock=True)
+    # From a clone in a folder no other user may enter (root's home is 0700): the scripts, the
+    # CLI they install and the project all live under it, as they would in /root/copier-llmops.
+    private = tmp_path / "home"
+    private.mkdir(mode=0o700)
+    clone = private / "copier-llmops"
+    listed = run(["git", "ls-files", "-co", "--exclude-standard", "-z"], ROOT, env).stdout
+    for name in filter(None, listed.split("\0")):  # the working tree, as a clone would have it
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name, follow_symlinks=False)
+    (clone / "build").mkdir()
+    (clone / "build" / "wheels").symlink_to(ROOT / "build" / "wheels")
+    (clone / "build" / "models").symlink_to(ROOT / "build" / "models")
+    project = render(private / "ops-desk", answers, portable_lock=True)
     with podman_turn():
-        log = devcontainer(project, "default", env)
+        log = devcontainer(project, "default", env, clone / "tests" / "containers")
+    assert (clone / "build" / "devcontainer-cli" / "node_modules").is_dir()
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
     assert "ok: make check green inside" in log
     assert "ok: the sample question answered inside on the tiny model" in log
+
+
+def test_the_devcontainer_says_which_path_its_host_user_cannot_reach(tmp_path: Path) -> None:
+    """A work folder the made-up host user cannot enter: one line naming the folder and the
+    setting to change, before anything is installed or built, and no traceback."""
+    needs_root()
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    project = tmp_path / "project"
+    (project / ".devcontainer").mkdir(parents=True)
+    (project / ".devcontainer" / "devcontainer.json").write_text("{}", encoding="utf-8")
+    (project / ".python-version").write_text("3.12\n", encoding="utf-8")
+    started = time.monotonic()
+    result = subprocess.run(
+        ["bash", str(CONTAINERS / "devcontainer.sh"), str(project)],
+        env={**os.environ, "WORKDIR": str(private)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result
+    assert time.monotonic() - started < 10
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("[devcontainer.sh] ERROR: the devcontainer's host user (uid 1717)")
+    # The first folder on the way that others cannot enter (pytest's own may be the one).
+    closed = next(d for d in [*reversed(private.parents), private] if not d.stat().st_mode & 1)
+    assert f"cannot enter {closed} (drwx------, owned by root), on the way to {private}/" in line
+    assert "WORKDIR names the work folder" in line
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not any(private.iterdir()), "the work folder was left behind"

@@ -50,28 +50,22 @@ py="${TEST_PYTHON:-python3}"
 need_root
 
 declare -a timings=()
-step() { # step LABEL CMD...
-    local label="$1" t
+step() { # step LABEL CMD... — run a step, time it, and fail with its exit code
+    local label="$1" t rc=0
     shift
     t="$(now)"
     log "== $label"
-    "$@"
+    "$@" || rc=$?
     timings+=("$(printf '%-44s %7ss' "$label" "$(elapsed "$t")")")
+    return "$rc"
 }
 
-# ------------------------------------------------------------------ machine and images
-"$here/install-podman.sh" >/dev/null 2>&1 || "$here/install-podman.sh"
-"$here/install-compose.sh" >/dev/null 2>&1 || "$here/install-compose.sh"
-# shellcheck source=/dev/null
-. "$PODMAN_SHIM_HOME/env.sh"
-"$here/make-base-image.sh" debian:bookworm-slim >/dev/null 2>&1
-"$here/make-python-image.sh" "$PYTHON_IMAGE" "$pyver" >/dev/null 2>&1
-"$here/make-uv-image.sh" "$uv_version" "$UV_IMAGE" >/dev/null 2>&1
-cli="$("$here/install-devcontainer-cli.sh" 2>/dev/null)"
-
+# ------------------------------------------------------------------ what the host user runs
+# Everything the made-up host user runs or reads (the Dev Containers CLI, the compose binary,
+# the workspace, the engine's socket) lives in one work folder that this script makes for it.
+# The clone itself may sit where that user cannot enter (root's home is 0700, Ubuntu homes
+# 0750): nothing is run from there, and nothing of the user's own is loosened.
 work="$(mktemp -d "${WORKDIR:-/var/tmp}/devcontainer-test.XXXXXX")"
-chmod 711 "$work"
-mkdir -p "$work"/{ws,home,bin,docker/cli-plugins,etc,run,test}
 sock="$work/run/podman.sock"
 ws="$work/ws/$(basename "$source_project")"
 mirror_pid=""
@@ -88,19 +82,66 @@ cleanup() {
             DOCKER_HOST="unix://$sock" docker-compose -p "$project_name" down -v \
                 --remove-orphans >/dev/null 2>&1 || true
         fi
-        "$here/podman-service.sh" stop "$sock" >/dev/null 2>&1 || true
+        [[ ! -S "$sock" ]] || "$here/podman-service.sh" stop "$sock" >/dev/null 2>&1 || true
         [[ -z "$mirror_pid" ]] || kill "$mirror_pid" 2>/dev/null || true
         for tag in "${standin_tags[@]}"; do podman untag "$tag" 2>/dev/null || true; done
         # The uid-patched images the CLI made for this made-up user (vsc-*-uid).
-        podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '(^|/)vsc-[^:/]*-uid:' \
-            | xargs -r podman rmi >/dev/null 2>&1 || true
+        if command -v podman >/dev/null; then
+            podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '(^|/)vsc-[^:/]*-uid:' \
+                | xargs -r podman rmi >/dev/null 2>&1 || true
+        fi
         rm -rf "$work"
     fi
-    printf '\ntimings (%s):\n' "$variant" >&2
-    printf '  %s\n' "${timings[@]}" >&2
+    if ((${#timings[@]})); then
+        printf '\ntimings (%s):\n' "$variant" >&2
+        printf '  %s\n' "${timings[@]}" >&2
+    fi
     exit "$rc"
 }
 trap cleanup EXIT
+chmod 711 "$work"
+mkdir -p "$work"/{ws,home,bin,docker/cli-plugins,etc,run,test,cli}
+
+as_host_user() { # as_host_user CMD... — CMD with the made-up host user's uid and gid only
+    setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
+}
+host_user_reaches() { # host_user_reaches PATH TESTS — die naming what uid $uid cannot use
+    local path="$1" tests="$2" dir="" part t
+    local -a parts
+    IFS=/ read -r -a parts <<<"${path#/}"
+    for part in "${parts[@]:0:${#parts[@]}-1}"; do
+        dir="$dir/$part"
+        as_host_user test -x "$dir" || die "the devcontainer's host user (uid $uid) cannot enter" \
+            "$dir ($(stat -c '%A, owned by %U' "$dir")), on the way to $path: put it" \
+            "elsewhere (WORKDIR names the work folder; default /var/tmp)"
+    done
+    for ((t = 0; t < ${#tests}; t++)); do
+        as_host_user test "-${tests:t:1}" "$path" || die "the devcontainer's host user" \
+            "(uid $uid) cannot $(case "${tests:t:1}" in r) echo read ;; w) echo write ;;
+                x) echo run ;; esac) $path ($(stat -c '%A, owned by %U' "$path"))"
+    done
+}
+host_user_reaches "$work" x
+
+# The Dev Containers CLI, installed once in the clone (build/), copied into the work folder.
+cli_install="$("$here/install-devcontainer-cli.sh" 2>"$work/cli-install.log")" \
+    || { cat "$work/cli-install.log" >&2; die "could not install the Dev Containers CLI"; }
+cp -a "${cli_install%/node_modules/*}/node_modules" "$work/cli/"
+chmod -R a+rX "$work/cli"
+cli="$work/cli/node_modules/${cli_install#*/node_modules/}"
+node="$(command -v node)"
+host_user_reaches "$(readlink -f "$node")" rx
+host_user_reaches "$cli" r
+
+# ------------------------------------------------------------------ machine and images
+"$here/install-podman.sh" >/dev/null 2>&1 || "$here/install-podman.sh"
+"$here/install-compose.sh" >/dev/null 2>&1 || "$here/install-compose.sh"
+# shellcheck source=/dev/null
+. "$PODMAN_SHIM_HOME/env.sh"
+"$here/make-base-image.sh" debian:bookworm-slim >/dev/null 2>&1
+"$here/make-python-image.sh" "$PYTHON_IMAGE" "$pyver" >/dev/null 2>&1
+"$here/make-uv-image.sh" "$uv_version" "$UV_IMAGE" >/dev/null 2>&1
+
 cp -a "$source_project" "$ws"
 rm -rf "$ws/.venv"
 
@@ -218,7 +259,7 @@ docker_cli="$(PATH="/usr/local/bin:/usr/bin:/bin" command -v docker || command -
 devcontainer() { # devcontainer SUBCOMMAND ARGS...
     local sub="$1"
     shift
-    as_user node "$cli" "$sub" --workspace-folder "$ws" --config "$ws/$config" \
+    as_user "$node" "$cli" "$sub" --workspace-folder "$ws" --config "$ws/$config" \
         --docker-path "$docker_cli" --docker-compose-path "$work/bin/docker-compose" "$@"
 }
 inside() { devcontainer exec "$@"; }
@@ -232,16 +273,31 @@ podman ps -a --format '{{.Names}}' | grep -E "^$(basename "$ws")[-_]devcontainer
 # ... and its volumes: a Postgres volume initialised with another run's password refuses this one.
 podman volume ls --format '{{.Name}}' | grep -E "^$(basename "$ws")[-_]devcontainer[-_]" \
     | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+for path in "$work/bin/docker-compose" "$docker_cli"; do host_user_reaches "$path" x; done
+host_user_reaches "$sock" rw
+host_user_reaches "$ws" rwx
+host_user_reaches "$ws/$config" r
+up_field() { # up_field KEY — KEY of the CLI's result (its last JSON line), empty if none
+    python3 - "$work/up.json" "$1" <<'PY'
+import json, sys
+lines = [line for line in open(sys.argv[1], encoding="utf-8", errors="replace") if line.startswith("{")]
+try:
+    print(json.loads(lines[-1]).get(sys.argv[2]) or "")
+except (IndexError, ValueError):
+    print("")
+PY
+}
 t_up="$(now)"
 step "devcontainer up ($variant${cold:+, cold})" devcontainer up --buildkit never --log-level info "${cold[@]}" \
     >"$work/up.json" 2>"$work/up.log" \
-    || { tail -n 60 "$work/up.log" >&2; die "devcontainer up failed"; }
-python3 -c 'import json, sys
-result = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-assert result["outcome"] == "success", result
-assert result["remoteUser"] == "dev", result' "$work/up.json" || { tail -n 60 "$work/up.log" >&2; cat "$work/up.json" >&2; die "up did not succeed"; }
-container="$(python3 -c 'import json, sys
-print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["containerId"])' "$work/up.json")"
+    || { tail -n 60 "$work/up.log" >&2; die "devcontainer up failed: $(up_field message)" \
+        "$(up_field description | head -c 400)"; }
+[[ "$(up_field outcome)" == success && "$(up_field remoteUser)" == dev ]] || {
+    tail -n 60 "$work/up.log" >&2
+    die "devcontainer up did not succeed as dev: outcome '$(up_field outcome)'," \
+        "remote user '$(up_field remoteUser)' $(up_field message)"
+}
+container="$(up_field containerId)"
 project_name="$(podman inspect --format \
     '{{ index .Config.Labels "com.docker.compose.project" }}' "$container")"
 grep -q "Running the postCreateCommand" "$work/up.log" && grep -q "pre-commit installed" "$work/up.log" \
