@@ -9,11 +9,12 @@ each file gets a time budget.
 Every loader returns Markdown-ish text so that chunks follow the document's structure whatever
 its format: headings become `#` lines, blocks paragraphs, list items `-` lines, tables pipe
 tables under their header row, code stays code. HTML goes through BeautifulSoup and markdownify
-after a linear pass that caps its depth and element count; Word files through mammoth (to HTML,
-then the same way); PowerPoint slides are read from their XML (`# Slide N: title`, then the
-text, tables and notes); PDF pages through pypdf (`## Page N`). Office files are zip archives:
-the archive is checked (members, inflated size against the byte cap, compression ratio, no DTD
-in any XML part, so no entity expansion) before anything inflates it.
+(no scripts, no navigation) after a linear pass that caps its depth and element count; Word
+files through mammoth (to HTML, then the same way); PowerPoint slides are read from their XML
+(`# Slide N: title`, then the text, tables and notes); PDF pages through pypdf (`## Page N`).
+Office files are zip archives: the archive is checked (parts, inflated size against the byte
+cap, compression ratio, no DTD in any XML part, so no entity expansion) before anything
+inflates it.
 """
 
 from __future__ import annotations
@@ -47,12 +48,18 @@ MAX_ZIP_MEMBERS = 5_000
 MAX_ZIP_RATIO = 100  # inflated size to compressed size, for a part over ZIP_RATIO_FROM bytes
 ZIP_RATIO_FROM = 1_000_000
 _VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr", "area", "base", "col"})
-_HIDDEN = ["head", "script", "style", "noscript", "template", "svg", "iframe", "object"]
+_HIDDEN = ["head", "script", "style", "noscript", "template", "svg", "iframe", "object", "nav"]
+# Blocks markdownify reads as inline: read as `div`, so they are paragraphs of their own.
+_AS_DIV = [
+    "main", "header", "footer", "aside", "figure", "address", "details", "summary", "fieldset",
+    "form", "hgroup", "center",
+]  # fmt: skip
 # Inline formatting and links keep their words but not their markup: `**8443**` and
 # `[Priya](x)` are noise to an embedding model and to a reader of the chunk.
 _INLINE = [
     "a", "img", "b", "strong", "em", "i", "u", "s", "span", "font", "mark", "small", "sup", "sub",
 ]  # fmt: skip
+_BLANK_LINES = re.compile(r"\n{3,}")
 _DTD = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _PML = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 _DML = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
@@ -239,6 +246,8 @@ def _markdown(html: str) -> str:
     soup = BeautifulSoup(html, "html.parser")
     for hidden in soup.find_all(_HIDDEN):
         hidden.decompose()
+    for block in soup.find_all(_AS_DIV):
+        block.name = "div"
     converter = MarkdownConverter(
         heading_style="ATX",
         bullets="-",
@@ -248,7 +257,7 @@ def _markdown(html: str) -> str:
         escape_underscores=False,
         escape_misc=False,
     )
-    return str(converter.convert_soup(soup))
+    return _BLANK_LINES.sub("\n\n", converter.convert_soup(soup))
 
 
 def _pdf(data: bytes, _max_bytes: int) -> str:
