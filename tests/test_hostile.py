@@ -1,10 +1,11 @@
 """The default project attacked for real, on the tiny real models.
 
 - Documents: a folder holds links out of it (to a file with a planted key, and to /etc/passwd),
-  a named pipe, a link to /dev/zero, HTML nested 200,000 deep, a file over the size cap,
+  a named pipe, a link to /dev/zero, HTML nested 200,000 deep, HTML that trips Python's parser
+  (`<![ `), a Word zip bomb, a picture no loader reads, a file over the size cap,
   dotfiles and a dot-folder with the key, and good files. Ingest finishes within its budget,
   indexes every good file and nothing else; the key is in no answer, source or index.
-- HTML: the loader's time grows linearly with nesting depth and page length (5k/10k/20k).
+- HTML and Word: the loaders' time grows linearly with nesting, page length and paragraphs.
 - HTTP beyond loopback: no key is a 401, a body over the cap a 413 that echoes nothing, a lone
   surrogate a 422 (never a 500); the probes need no key.
 - `ingest --rebuild` while questions keep coming: none is told "I could not find this".
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
+import io
 import json
 import os
 import re
@@ -24,6 +26,7 @@ import socket
 import subprocess
 import threading
 import time
+import zipfile
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
@@ -113,6 +116,12 @@ def hostile_folder(project: Path) -> Path:
         "<html><body>" + "<div>" * 200_000 + "deep" + "</div>" * 200_000 + "</body></html>",
         encoding="utf-8",
     )
+    (docs / "marked.html").write_bytes(b"<![ ")  # an AssertionError in Python's HTMLParser
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", bytes(60_000_000))
+    (docs / "bomb.docx").write_bytes(bomb.getvalue())  # 60 KB that would inflate to 60 MB
+    (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     with (docs / "huge.txt").open("w", encoding="utf-8") as handle:
         line = "a line of a file far larger than the cap allows\n"
         handle.write(line * (6_000_000 // len(line) + 1))
@@ -140,8 +149,13 @@ def test_hostile_documents_are_skipped_and_the_planted_key_never_leaves(
     assert "not a regular file" in skipped["b-pipe.md"]
     assert "nested deeper" in skipped["deep.html"]
     assert "cap" in skipped["huge.txt"]
+    # Python's HTMLParser raises on it before the 2025 fixes, and finds no text in it after.
+    assert skipped["marked.html"] in {"an unreadable HTML file (AssertionError)", "no text in it"}
+    assert skipped["bomb.docx"] == "inflates to more than the 5 MB cap (RAG_MAX_DOCUMENT_MB)"
+    assert skipped["photo.png"].startswith("no loader reads .png files (formats read: .docx, ")
     assert set(skipped) == {
-        "link-env.txt", "link-passwd.md", "zero.txt", "b-pipe.md", "deep.html", "huge.txt"
+        "link-env.txt", "link-passwd.md", "zero.txt", "b-pipe.md", "deep.html", "huge.txt",
+        "marked.html", "bomb.docx", "photo.png",
     }  # fmt: skip
     index = (project / "data" / "hostile.sqlite3").resolve().read_bytes()
     assert PLANTED.encode() not in index
@@ -166,40 +180,54 @@ def test_hostile_documents_are_skipped_and_the_planted_key_never_leaves(
     print(f"hostile ingest {took:.1f} s: {report['indexed']} indexed, skipped {skipped}")  # noqa: T201
 
 
-# Times the HTML loader in the project's own interpreter: the best of three runs per size, with
-# the depth cap lifted (it is what keeps a real page from getting that deep) to time the parser.
-HTML_TIMES = """
-import json, sys, time
+# Times the HTML and Word loaders in the project's own interpreter: the best of three runs per
+# size. Deep pages are blocks nested 200 deep (the depth cap keeps real pages shallower), flat
+# ones paragraphs with inline tags; Word files paragraphs with inline runs, made by python-docx.
+LOADER_TIMES = """
+import io, json, sys, time
+from docx import Document
 from {package}.ingest import loaders
 
-def best(text):
+def best(convert, data):
     runs = []
-    for _ in range(5):
+    for _ in range(3):
         started = time.perf_counter()
-        loaders._html(text)
+        convert(data, 10**9)
         runs.append(time.perf_counter() - started)
     return min(runs)
 
-loaders.MAX_HTML_DEPTH = 10**7
-times = {{"deep": [], "flat": []}}
-for n in (5_000, 10_000, 20_000):
-    times["deep"].append(best("<html><body>" + "<div>" * n + "x" + "</div>" * n + "</body></html>"))
-    times["flat"].append(best("<html><body>" + "<p>a short paragraph</p>" * n + "</body></html>"))
+def word(n):
+    document = Document()
+    for _ in range(n):
+        paragraph = document.add_paragraph("The build server is ")
+        paragraph.add_run("ci.heron.example").bold = True
+        paragraph.add_run(" and listens on port 9443.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+times = {{"deep": [], "flat": [], "docx": []}}
+for n in (2_500, 5_000, 10_000):
+    deep = ("<div>" * 200 + "x" + "</div>" * 200) * (n // 100)
+    flat = "<p>a <b>short</b> paragraph with <a href='#'>a link</a></p>" * n
+    times["deep"].append(best(loaders._html, f"<html><body>{{deep}}</body></html>".encode()))
+    times["flat"].append(best(loaders._html, f"<html><body>{{flat}}</body></html>".encode()))
+    times["docx"].append(best(loaders._docx, word(n // 5)))
 json.dump(times, sys.stdout)
 """
 
 
 @pytest.mark.slow
-def test_the_html_loader_is_linear_in_nesting_depth_and_page_length(project: Path) -> None:
+def test_the_html_and_word_loaders_are_linear_in_their_input(project: Path) -> None:
     package = COMMAND.replace("-", "_")
     python = str(project / ".venv/bin/python")
-    times = json.loads(run([python, "-c", HTML_TIMES.format(package=package)], project, {}).stdout)
-    print(f"HTML loader 5k/10k/20k: {times}")  # noqa: T201 - the figures for the record
-    for shape, (five, _ten, twenty) in times.items():
-        # Four times the input: linear is about 4x the time, quadratic 16x (the old loader:
-        # 1.4/6.6/23.2 s for the deep pages). The best of five runs of tens of milliseconds
-        # still varies on a busy machine (8.3x was seen once for a linear loader): 10x.
-        assert twenty / five < 10, (shape, times[shape])
+    script = LOADER_TIMES.format(package=package)
+    times = json.loads(run([python, "-c", script], project, {}).stdout)
+    print(f"HTML and Word loaders at 1x/2x/4x: {times}")  # noqa: T201 - the figures for the record
+    for shape, (one, _two, four) in times.items():
+        # Four times the input: linear is about 4x the time, quadratic 16x. The best of three
+        # runs still varies on a busy machine (8.3x was seen once for a linear loader): 10x.
+        assert four / one < 10, (shape, times[shape])
 
 
 @pytest.mark.slow
