@@ -86,6 +86,9 @@ def prepare_renders() -> None:
     settings = {
         "PATH": os.pathsep.join([str(python_shims()), os.environ.get("PATH", "")]),
         "UV_PYTHON_DOWNLOADS": "never",
+        # Parallel workers share uv's cache: on a busy machine one may hold a lock (unpacking
+        # llama-cpp-python's source for a lock file) longer than uv's default 5 minutes.
+        "UV_LOCK_TIMEOUT": os.environ.get("UV_LOCK_TIMEOUT", "1800"),
     }
     if any(WHEELHOUSE.glob("*.whl")):
         settings["UV_FIND_LINKS"] = str(WHEELHOUSE)
@@ -108,6 +111,7 @@ def project_env(*, require_everything: bool = False) -> dict[str, str]:
         [str(python_shims()), str(TEMPLATE_VENV_BIN), env.get("PATH", "")]
     )
     env["UV_PYTHON_DOWNLOADS"] = "never"
+    env.setdefault("UV_LOCK_TIMEOUT", "1800")
     env["UV_NO_PROGRESS"] = "1"
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     if require_everything:
