@@ -4,7 +4,9 @@ A GGUF deployment in llm.yaml names its source (`model_info.source`: a Hugging F
 a file, a commit and the file's sha256). `models pull` downloads it with huggingface_hub (resumed
 when interrupted; `HF_ENDPOINT` and `HF_TOKEN` from the settings) and refuses a file whose sha256
 differs. A file already there with the right checksum is not downloaded again, so pulling is
-safe offline. For Ollama, the models are pulled through Ollama's own API.
+safe offline; a file there with another checksum is replaced only if a pull put it there (a
+receipt beside it says so), so a model of the team's own at that path is never overwritten.
+For Ollama, the models are pulled through Ollama's own API.
 """
 
 from __future__ import annotations
@@ -71,12 +73,36 @@ def pull(gateway: Gateway, settings: Settings, say: Callable[[str], None]) -> No
         if model.path is None or source is None:
             say(f"{model.deployment.label}: nothing to pull (no file, or no source in llm.yaml)")
             continue
-        if model.present and sha256_of(model.path) == source.sha256:
-            say(f"{model.path}: present, sha256 verified")
-            continue
+        if model.present:
+            actual = sha256_of(model.path)
+            if actual == source.sha256:
+                say(f"{model.path}: present, sha256 verified")
+                continue
+            if actual != _pulled(model.path):
+                raise ModelError(
+                    f"{model.path} is not the file llm.yaml pins for {model.deployment.label} "
+                    f"({source.repo}/{source.file}, sha256 {source.sha256[:12]}...; this file's "
+                    f"is {actual[:12]}...) and `models pull` did not put it there: it was left as "
+                    "it is. To use it, pin it in llm.yaml (model_info.source) or remove the "
+                    "source; to get the pinned file, move this one away and pull again"
+                )
         say(f"{model.path}: downloading {source.repo}/{source.file} at {source.revision[:12]}")
         _download(source, model.path, settings)
+        _receipt(model.path).write_text(source.sha256 + "\n", encoding="utf-8")
         say(f"{model.path}: downloaded, sha256 verified")
+
+
+def _receipt(path: Path) -> Path:
+    """Where `models pull` notes the sha256 of a file it put there: only such a file is ever
+    replaced by a pull (a model of the team's own at the same path is left alone)."""
+    return path.with_name(f".{path.name}.pulled")
+
+
+def _pulled(path: Path) -> str | None:
+    try:
+        return _receipt(path).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def _download(source: ModelSource, target: Path, settings: Settings) -> None:
