@@ -202,13 +202,12 @@ class _Run:
         """Index one file unless its fingerprint is unchanged; LoadError says why it is not."""
         if isinstance(path, LoadError):
             raise path
-        ingestor, doing = self.ingestor, "read"
+        ingestor, doing, started = self.ingestor, "read", time.monotonic()
         try:
             data = read_capped(path, ingestor.max_bytes)
             if indexed == ingestor.fingerprint(hashlib.sha256(data).hexdigest()):
                 self.report.unchanged += 1
                 return
-            started = time.monotonic()
             document = load(source, path, max_bytes=ingestor.max_bytes, seconds=ingestor.file_seconds)
             doing = "split into chunks"
             chunks = self.chunk(document, ingestor.file_seconds - (time.monotonic() - started))
