@@ -1,11 +1,15 @@
 """The default project attacked for real, on the tiny real models.
 
 - Documents: a folder holds links out of it (to a file with a planted key, and to /etc/passwd),
-  a named pipe, a link to /dev/zero, HTML nested 200,000 deep, HTML that trips Python's parser
-  (`<![ `), a Word zip bomb, a picture no loader reads, a file over the size cap,
+  a named pipe, a link to /dev/zero, HTML nested 200,000 deep, a file over the size cap, files
+  that break their parser (`<![ `: an AssertionError in Python's HTML parser; a PDF declaring
+  100 million objects: pypdf's LimitReachedError), a Word zip bomb, a picture no loader reads,
   dotfiles and a dot-folder with the key, and good files. Ingest finishes within its budget,
-  indexes every good file and nothing else; the key is in no answer, source or index.
+  indexes every good file and nothing else, and says why for each other file in one line; the
+  key is in no answer, source or index.
 - HTML and Word: the loaders' time grows linearly with nesting, page length and paragraphs.
+- Chunking: its time grows linearly with the length of text without sentence breaks, one line
+  or many (0.5/1/2/4 MB).
 - HTTP beyond loopback: no key is a 401, a body over the cap a 413 that echoes nothing, a lone
   surrogate a 422 (never a 500); the probes need no key.
 - `ingest --rebuild` while questions keep coming: none is told "I could not find this".
@@ -125,10 +129,26 @@ def hostile_folder(project: Path) -> Path:
     with (docs / "huge.txt").open("w", encoding="utf-8") as handle:
         line = "a line of a file far larger than the cap allows\n"
         handle.write(line * (6_000_000 // len(line) + 1))
+    (docs / "objects.pdf").write_bytes(xref_bomb())
     (docs / ".env").write_text(f"HOSTED_API_KEY={PLANTED}\n", encoding="utf-8")
     (docs / ".hidden").mkdir()
     (docs / ".hidden" / "notes.md").write_text(f"The key is {PLANTED}.\n", encoding="utf-8")
     return docs
+
+
+def xref_bomb() -> bytes:
+    """A 300-byte PDF that declares 100 million objects."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 100000000\n0000000000 65535 f \n"
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
 
 
 def cli(project: Path, env: dict[str, str], *args: str, timeout: float = 600) -> str:
@@ -153,10 +173,12 @@ def test_hostile_documents_are_skipped_and_the_planted_key_never_leaves(
     assert skipped["marked.html"] in {"an unreadable HTML file (AssertionError)", "no text in it"}
     assert skipped["bomb.docx"] == "inflates to more than the 5 MB cap (RAG_MAX_DOCUMENT_MB)"
     assert skipped["photo.png"].startswith("no loader reads .png files (formats read: .docx, ")
+    assert "LimitReachedError" in skipped["objects.pdf"]
     assert set(skipped) == {
         "link-env.txt", "link-passwd.md", "zero.txt", "b-pipe.md", "deep.html", "huge.txt",
-        "marked.html", "bomb.docx", "photo.png",
+        "marked.html", "bomb.docx", "photo.png", "objects.pdf",
     }  # fmt: skip
+    assert all(why and "\n" not in why for why in skipped.values()), skipped
     index = (project / "data" / "hostile.sqlite3").resolve().read_bytes()
     assert PLANTED.encode() not in index
     assert b"root:x:0:0" not in index
@@ -228,6 +250,42 @@ def test_the_html_and_word_loaders_are_linear_in_their_input(project: Path) -> N
         # Four times the input: linear is about 4x the time, quadratic 16x. The best of three
         # runs still varies on a busy machine (8.3x was seen once for a linear loader): 10x.
         assert four / one < 10, (shape, times[shape])
+
+
+# Times the app's chunker in the project's own interpreter on text without a sentence break
+# (lower-case words: no sentence ends), as one line and as lines of fifteen words.
+CHUNK_TIMES = """
+import json, random, sys, time
+from {package}.ingest.chunking import Chunker
+from {package}.ingest.loaders import Document
+
+words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+random.seed(7)
+times = {{"one line": [], "lines": []}}
+for shape, newline in (("one line", 0), ("lines", 15)):
+    for megabytes in (0.5, 1, 2, 4):
+        picked = random.choices(words, k=int(megabytes * 1_000_000 / 6))
+        if newline:
+            picked = [w + "\\n" if i % newline == 0 else w for i, w in enumerate(picked, 1)]
+        document = Document("x.html", "html", " ".join(picked), "x")
+        started = time.perf_counter()
+        Chunker(256, 32).chunk(document)
+        times[shape].append(round(time.perf_counter() - started, 3))
+json.dump(times, sys.stdout)
+"""
+
+
+@pytest.mark.slow
+def test_chunking_is_linear_in_the_length_of_text_without_sentence_breaks(project: Path) -> None:
+    package = COMMAND.replace("-", "_")
+    python = str(project / ".venv/bin/python")
+    times = json.loads(run([python, "-c", CHUNK_TIMES.format(package=package)], project, {}).stdout)
+    print(f"chunking 0.5/1/2/4 MB without sentence breaks: {times}")  # noqa: T201
+    for shape, (half, _one, _two, four) in times.items():
+        # Eight times the text: linear is about 8x the time, quadratic 64x (the splitter alone:
+        # 4.0/9.8 s for 0.5/1 MB of one line, 4 MB never finished in minutes).
+        assert four / max(half, 0.005) < 24, (shape, times[shape])
+        assert four < 30, (shape, times[shape])
 
 
 @pytest.mark.slow

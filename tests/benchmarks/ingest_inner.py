@@ -79,7 +79,7 @@ def main() -> None:  # noqa: PLR0915 - one measurement, read top to bottom
     def app_ingest(folder: Path, gateway: Any = None) -> float:  # noqa: ANN401
         with tempfile.TemporaryDirectory() as scratch:
             store = sqlite_module.SQLiteStore(Path(scratch) / "index.sqlite3")
-            ingestor = pipeline.Ingestor(store, chunker, gateway)
+            ingestor = pipeline.Ingestor.from_settings(settings, store, gateway)
             started = time.perf_counter()
             report = ingestor.run(folder)
             seconds = time.perf_counter() - started

@@ -125,12 +125,11 @@ def main() -> None:  # noqa: C901, PLR0915 - one measurement, read top to bottom
         stores = importlib.import_module(f"{package}.store")
         retrieval = importlib.import_module(f"{package}.retrieval")
         rag_module = importlib.import_module(f"{package}.rag")
-        chunking = importlib.import_module(f"{package}.ingest.chunking")
         pipeline = importlib.import_module(f"{package}.ingest.pipeline")
         settings = config.load_settings()
         gateway = llm.Gateway(settings)
         store = stores.open_store(settings)
-        pipeline.Ingestor(store, chunking.Chunker(), gateway).run(project / "data" / "docs")
+        pipeline.Ingestor.from_settings(settings, store, gateway).run(project / "data" / "docs")
         recorder = Recorder(gateway.chat_model, llm.Generation)
         rag = rag_module.Rag(
             retrieval.Retriever(store, gateway, settings.retrieval), recorder, settings.retrieval

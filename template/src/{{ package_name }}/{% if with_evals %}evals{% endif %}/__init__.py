@@ -48,7 +48,6 @@ def register(app: typer.Typer) -> None:
         exit 5 when a gate fails. With --fake: keywords only and a stand-in model, no model
         needed (the CI gate)."""
         from ..cli import App, handled  # noqa: PLC0415 - the CLI imports this module
-        from ..ingest.chunking import Chunker  # noqa: PLC0415
         from ..ingest.pipeline import Ingestor  # noqa: PLC0415
         from . import report, run  # noqa: PLC0415
         from .cases import load_suite  # noqa: PLC0415
@@ -57,10 +56,10 @@ def register(app: typer.Typer) -> None:
             options = load(EvalSettings, ctx.settings.secrets_dir)
             suite = load_suite(cases or options.cases)
             rag = ctx.rag(chat=run.ExtractiveModel(), lexical=True) if fake else ctx.rag()
-            retrieval = ctx.settings.retrieval
-            chunker = Chunker(retrieval.chunk_tokens, retrieval.chunk_overlap_tokens)
             embeddings = rag.retriever.gateway
-            Ingestor(ctx.store, chunker, embeddings).run(retrieval.docs_path)
+            Ingestor.from_settings(ctx.settings, ctx.store, embeddings).run(
+                ctx.settings.retrieval.docs_path
+            )
             referee = ctx.gateway if judge and not fake else None
             results, summary = run.evaluate(rag, suite, referee)
             baselines = (
