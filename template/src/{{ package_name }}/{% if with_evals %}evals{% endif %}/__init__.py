@@ -93,10 +93,7 @@ def _chunks(ctx: App) -> Iterator[Chunk]:
 
 def register(app: typer.Typer) -> None:
     """The `eval`, `eval draft` and `probe` commands."""
-    evals = typer.Typer(
-        help="Run the eval cases (the CI gate), or draft cases from your documents.",
-        invoke_without_command=True,
-    )
+    evals = typer.Typer(invoke_without_command=True)
     evals.callback()(run_eval)
     evals.command("draft")(draft_cases)
     app.add_typer(evals, name="eval")
@@ -120,10 +117,12 @@ def run_eval(
         typer.Option(help="Record these figures as this model's baseline (EVAL_BASELINE)."),
     ] = False,
 ) -> None:
-    """Index the documents folder into the eval's own index (only what changed), run the eval
-    cases, write the reports; exit 5 when a gate fails. With --fake: keywords only and a
-    stand-in model, no model needed (the CI gate). `eval draft` writes cases about your
-    documents."""
+    """Run the eval cases (the CI gate); `eval draft` drafts cases about your documents.
+
+    The documents folder is indexed first into the eval's own index (only what changed), then
+    every case is asked and the reports written; exit 5 when a gate fails. With --fake: keywords
+    only and a stand-in model, no model needed (the CI gate).
+    """
     if context.invoked_subcommand is not None:
         return
     from .. import APP_NAME  # noqa: PLC0415
@@ -172,10 +171,13 @@ def draft_cases(
         bool, typer.Option(help="A deterministic stand-in model (fill-in-the-blank questions).")
     ] = False,
 ) -> None:
-    """Draft eval cases about your documents: the chat model writes a question and its answer
-    for sampled passages. The drafts file is a whole cases file (your thresholds, the drafts,
-    each with its passage, then the cases that still name indexed documents): review it, move
-    it to evals/cases.yaml, then record the baseline (`make eval-baseline`)."""
+    """Draft eval cases about your documents into a file to review.
+
+    The chat model writes a question and its answer for sampled passages. The drafts file is a
+    whole cases file (your thresholds, the drafts, each with its passage, then the cases that
+    still name indexed documents): review it, move it to evals/cases.yaml, then record the
+    baseline (`make eval-baseline`).
+    """
     from ..cli import App, handled  # noqa: PLC0415 - the CLI imports this module
     from ..errors import InputError, ModelError  # noqa: PLC0415
     from . import draft, run  # noqa: PLC0415
