@@ -12,6 +12,7 @@ or answers file.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -218,22 +219,20 @@ def test_own_documents_go_from_a_red_gate_to_green_by_the_documented_path(
         f"expenses.txt, ...): draft cases for your documents with `uv run {COMMAND} eval draft`, "
         "review them into evals/cases.yaml, then `make eval-baseline`"
     ) in said, said[-3000:]
-    # The tiny real chat model drafts: weak, so most drafts are dropped, and it says how many.
+    # The tiny real chat model drafts: weak, so most drafts are dropped, and it says why.
     model = app(["eval", "draft", "--count", "3", "--output", "build/drafts-smollm2.yaml"],
-                project, real, ok=(0, 4))  # fmt: skip
+                project, real)  # fmt: skip
     drafted = " ".join(model.stderr.split())
-    print(f"eval draft on the tiny model: exit {model.returncode}: {drafted[-600:]}")  # noqa: T201
-    if model.returncode == 0:
-        suite = yaml.safe_load((project / "build/drafts-smollm2.yaml").read_text(encoding="utf-8"))
-        drafts = [case for case in suite["cases"] if case["id"].startswith("draft-")]
-        assert drafts
-        for case in drafts:
-            assert case["expected_facts"][0].lower() in " ".join(case["passage"].split()).lower()
-            assert (OWN_DOCS / case["expected_sources"][0].removeprefix("data/docs/")).is_file()
-        assert f"{len(drafts)} cases drafted from" in drafted
-    else:
-        assert "drafted no usable case from" in drafted
-        assert "SmolLM2-135M-Instruct" in drafted
+    print(f"eval draft on the tiny model: {drafted[-400:]}")  # noqa: T201 - for the record
+    suite = yaml.safe_load((project / "build/drafts-smollm2.yaml").read_text(encoding="utf-8"))
+    drafts = [case for case in suite["cases"] if case["id"].startswith("draft-")]
+    counted = re.search(r"(\d+) cases drafted from (\d+) passages \((\d+) dropped: ", drafted)
+    assert counted, drafted
+    kept, tried, dropped = (int(n) for n in counted.groups())
+    assert kept == len(drafts) == tried - dropped
+    for case in drafts:
+        assert case["expected_facts"][0].lower() in " ".join(case["passage"].split()).lower()
+        assert (OWN_DOCS / case["expected_sources"][0].removeprefix("data/docs/")).is_file()
     # The documented path, offline: drafts, review (taken as they are), baseline, green.
     app(["eval", "draft", "--fake"], project, real)
     (project / "evals/drafts.yaml").replace(project / "evals/cases.yaml")

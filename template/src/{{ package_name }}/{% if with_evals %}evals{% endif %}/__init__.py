@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from ..cli import App
+    from ..config import Settings
     from ..store import Chunk
 
 EXIT_GATE = 5
@@ -89,6 +90,11 @@ def _chunks(ctx: App) -> Iterator[Chunk]:
         except LoadError:
             continue
         yield from chunker.chunk(document)
+
+
+def _short(settings: Settings, tokens: int) -> Settings:
+    """The settings with answers cut at `tokens`."""
+    return replace(settings, model=settings.model.model_copy(update={"max_answer_tokens": tokens}))
 
 
 def register(app: typer.Typer) -> None:
@@ -180,6 +186,7 @@ def draft_cases(
     """
     from ..cli import App, handled  # noqa: PLC0415 - the CLI imports this module
     from ..errors import InputError, ModelError  # noqa: PLC0415
+    from ..llm import Gateway  # noqa: PLC0415
     from . import draft, run  # noqa: PLC0415
     from .cases import load_suite  # noqa: PLC0415
 
@@ -200,7 +207,7 @@ def draft_cases(
             for case in (suite.cases if suite else [])
             if not run.missing_sources(case, sources)
         ]
-        model = draft.ClozeModel() if fake else ctx.gateway
+        model = draft.ClozeModel() if fake else Gateway(_short(ctx.settings, draft.MAX_TOKENS))
         with Progress(
             TextColumn("Drafting"), BarColumn(), MofNCompleteColumn(),
             TextColumn("[dim]{task.description}"), console=errors, transient=True,

@@ -21,7 +21,6 @@ from .cases import Suite
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-
     from pathlib import Path
 
     from ..llm import ChatModel
@@ -35,6 +34,13 @@ DRAFT_SYSTEM = (
 # "QUESTION: ...", also as a weak model writes it: "**Question:** ...", "1. question: ..."
 _QUESTION = re.compile(r"^[\W\d]*question[^\w:]*:[*_\s]*(.+)$", re.IGNORECASE | re.MULTILINE)
 _ANSWER = re.compile(r"^[\W\d]*answer[^\w:]*:[*_\s]*(.+)$", re.IGNORECASE | re.MULTILINE)
+# One worked example: small models follow a shown format far better than a described one.
+EXAMPLE = (
+    "The visitor badge is red. Visitors sign in at the reception on the ground floor.",
+    "QUESTION: What colour is the visitor badge?\nANSWER: red",
+)
+MAX_TOKENS = 64
+"""Enough for a question and a short answer; a model that rambles on is cut off."""
 MAX_ANSWER_WORDS = 8
 MIN_PASSAGE_WORDS = 8
 
@@ -111,6 +117,8 @@ def draft(
 def _reply(model: ChatModel, passage: str) -> str:
     messages = [
         {"role": "system", "content": DRAFT_SYSTEM},
+        {"role": "user", "content": f"Passage:\n{EXAMPLE[0]}"},
+        {"role": "assistant", "content": EXAMPLE[1]},
         {"role": "user", "content": f"Passage:\n{passage}"},
     ]
     text = ""
@@ -142,9 +150,10 @@ def parse(reply: str, passage: str) -> tuple[dict[str, Any] | None, str | None]:
 def header(docs: Path, model: str, seed: int) -> str:
     """What a drafts file says about itself, and what to do with it."""
     return (
-        f"# Drafted from {docs} by {model} (seed {seed}). Review every case: fix or delete weak\n"
-        "# questions and facts (`passage` is what a question was drafted from), then move this\n"
-        "# file to evals/cases.yaml and record the baseline with `make eval-baseline`.\n"
+        f"# Drafted from {docs} by {model} (seed {seed}).\n"
+        "# Review every case: fix or delete weak questions and facts (`passage` is what a\n"
+        "# question was drafted from), then move this file to evals/cases.yaml and record the\n"
+        "# baseline with `make eval-baseline`.\n"
     )
 
 
