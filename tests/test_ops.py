@@ -3,15 +3,20 @@
 The project is rendered with a hosted provider's key in `.env` (as a team with a hosted fallback
 would have it) and runs the in-process runner: the eval suite writes its reports with plausible
 numbers (keyword-only and hybrid retrieval side by side), traces hold the GenAI attributes with
-the token counts `ask` reported, probes pass, feedback turns into an eval case. The planted key
-appears in no output, report, trace or answers file.
+the token counts `ask` reported, probes pass, feedback turns into an eval case, and a team that
+replaces the sample documents gets from a red eval gate to a green one by the documented path,
+with `eval draft` run on the tiny chat model. The planted key appears in no output, report, trace
+or answers file.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,11 +27,13 @@ from helpers import render, run
 from models import model_env
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Iterator
 
 PLANTED_KEY = "sk-ops-planted-7f3a9c1e5b"  # pragma: allowlist secret
 EXIT_GATE = 5
 EMAIL = "jane.doe@example.com"
+# Three documents of a team's own (an incident process, code review rules, VPN access).
+OWN_DOCS = Path(__file__).parent / "fixtures" / "own-docs"
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +180,71 @@ def test_feedback_round_trips_into_an_eval_case(project: Path, real: dict[str, s
     )
     assert [r["id"] for r in results["results"]] == [case["id"]]
     assert results["results"][0]["passed"] is True, fake.stdout
+
+
+@pytest.fixture
+def own_documents(project: Path) -> Iterator[Path]:
+    """The project with its samples replaced by a team's own documents; put back afterwards."""
+    saved = project.parent / "saved"
+    shutil.copytree(project / "data" / "docs", saved / "docs")
+    shutil.copytree(project / "evals", saved / "evals")
+    shutil.rmtree(project / "data" / "docs")
+    shutil.copytree(OWN_DOCS, project / "data" / "docs")
+    try:
+        yield project
+    finally:
+        for name, target in (("docs", project / "data" / "docs"), ("evals", project / "evals")):
+            shutil.rmtree(target)
+            shutil.copytree(saved / name, target)
+        shutil.rmtree(saved)
+
+
+def make(target: str, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", target], cwd=project, env=env, capture_output=True, text=True, timeout=900,
+        check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_own_documents_go_from_a_red_gate_to_green_by_the_documented_path(
+    own_documents: Path, env: dict[str, str], real: dict[str, str]
+) -> None:
+    project = own_documents
+    red = make("eval-fake", project, env)
+    assert red.returncode != 0
+    said = " ".join((red.stdout + red.stderr).split())
+    assert (
+        "error: 10 of 15 cases name sources not in data/docs (deployments.md, environments.md, "
+        f"expenses.txt, ...): draft cases for your documents with `uv run {COMMAND} eval draft`, "
+        "review them into evals/cases.yaml, then `make eval-baseline`"
+    ) in said, said[-3000:]
+    # The project's own tests keep their copy of the samples: only the eval gate turned red.
+    run(["uv", "run", "--locked", "pytest", "-q", "tests/test_cli.py"], project, env)
+    # The tiny real chat model drafts: weak, so most drafts are dropped, and it says why.
+    model = app(["eval", "draft", "--count", "3", "--output", "build/drafts-smollm2.yaml"],
+                project, real)  # fmt: skip
+    drafted = " ".join(model.stderr.split())
+    print(f"eval draft on the tiny model: {drafted[-400:]}")  # noqa: T201 - for the record
+    suite = yaml.safe_load((project / "build/drafts-smollm2.yaml").read_text(encoding="utf-8"))
+    drafts = [case for case in suite["cases"] if case["id"].startswith("draft-")]
+    counted = re.search(r"(\d+) cases drafted from (\d+) passages \((\d+) dropped: ", drafted)
+    assert counted, drafted
+    kept, tried, dropped = (int(n) for n in counted.groups())
+    assert kept == len(drafts) == tried - dropped
+    for case in drafts:
+        assert case["expected_facts"][0].lower() in " ".join(case["passage"].split()).lower()
+        assert (OWN_DOCS / case["expected_sources"][0].removeprefix("data/docs/")).is_file()
+    # The documented path, offline: drafts, review (taken as they are), baseline, green.
+    app(["eval", "draft", "--fake"], project, real)
+    (project / "evals/drafts.yaml").replace(project / "evals/cases.yaml")
+    assert make("eval-baseline", project, env).returncode == 0
+    green = make("eval-fake", project, env)
+    assert green.returncode == 0, green.stdout + green.stderr
+    data = json.loads((project / "build/evals/results.json").read_text(encoding="utf-8"))
+    sourced = [r for r in data["results"] if r["id"].startswith("draft-")]
+    assert len(sourced) >= len(list(OWN_DOCS.iterdir()))
+    assert all(r["passed"] and r["rank"] == 1 for r in sourced), sourced
+    baseline = json.loads((project / "evals/baseline.json").read_text(encoding="utf-8"))
+    assert baseline["fake-extractive"] == {k: data["summary"]["figures"][k] for k in
+                                           ("pass_rate", "hit_rate", "mrr")}  # fmt: skip

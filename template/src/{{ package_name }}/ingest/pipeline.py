@@ -167,7 +167,7 @@ class _Run:
         self, ingestor: Ingestor, store: Store, folder: Path, progress: Progress | None
     ) -> None:
         self.ingestor, self.store, self.progress = ingestor, store, progress
-        self.prefix = _source_prefix(folder)
+        self.prefix = source_prefix(folder)
         self.found = list(discover(folder))
         self.sizes = [_size(path, ingestor.max_bytes) for _, path in self.found]
         self.bytes = sum(self.sizes)
@@ -304,7 +304,7 @@ def _raised_where(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _source_prefix(folder: Path) -> str:
+def source_prefix(folder: Path) -> str:
     """How a folder's files are named in the index: relative to the working directory if
     inside it (`data/docs/guide.md`), else absolute."""
     resolved = folder.resolve()

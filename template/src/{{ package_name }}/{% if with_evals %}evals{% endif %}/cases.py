@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, cast
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
 
@@ -28,7 +28,10 @@ class Thresholds(BaseModel):
 
 
 class Case(BaseModel):
-    """One question, and what a right answer contains."""
+    """One question, and what a right answer contains (other keys, such as a drafted case's
+    `passage`, are kept as they are)."""
+
+    model_config = ConfigDict(extra="allow")
 
     id: str = Field(pattern=r"^[\w.-]+$")
     question: str = Field(min_length=1)

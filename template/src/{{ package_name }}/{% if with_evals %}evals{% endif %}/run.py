@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import statistics
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..llm import Generation, Usage
@@ -22,7 +23,7 @@ from ..retrieval import Retriever
 from ..store.base import search_terms
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Collection, Iterator, Mapping, Sequence
 
     from ..llm import ChatModel, Gateway
     from ..rag import Answer, Rag
@@ -32,6 +33,10 @@ REFUSAL = re.compile(
     r"could not find|cannot find|can't find|not (?:in|found in) the|do(?: not|n't) know",
     re.IGNORECASE,
 )
+
+
+BASELINE = ("pass_rate", "hit_rate", "mrr")
+"""The figures recorded in evals/baseline.json, per model."""
 
 
 @dataclass
@@ -185,6 +190,29 @@ def figures(results: Sequence[CaseResult]) -> dict[str, float]:
 def _share(flags: Iterator[bool] | Any) -> float:  # noqa: ANN401 - any iterable of flags
     values = list(flags)
     return sum(values) / len(values) if values else 0.0
+
+
+def missing_sources(case: Case, indexed: Collection[str]) -> list[str]:
+    """The sources a case names that are not indexed."""
+    return [source for source in case.expected_sources if source not in indexed]
+
+
+def coverage(suite: Suite, indexed: Collection[str], docs: Path, app: str) -> Gate:
+    """Whether the cases describe the documents that are indexed; if not, the way to cases
+    about them (a case naming a file that is gone can never be found)."""
+    stale = [case for case in suite.cases if missing_sources(case, indexed)]
+    named = sum(bool(case.expected_sources) for case in suite.cases)
+    if not stale:
+        return Gate("cases name indexed documents", True, f"{named} cases name sources in {docs}")
+    gone = sorted({Path(s).name for case in stale for s in missing_sources(case, indexed)})
+    shown = ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else "")  # noqa: PLR2004
+    return Gate(
+        "cases name indexed documents",
+        False,
+        f"{len(stale)} of {len(suite.cases)} cases name sources not in {docs} ({shown}): draft "
+        f"cases for your documents with `uv run {app} eval draft`, review them into "
+        "evals/cases.yaml, then `make eval-baseline`",
+    )
 
 
 def gates(summary: Summary, suite: Suite, baseline: Mapping[str, float] | None) -> list[Gate]:
