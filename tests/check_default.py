@@ -5,6 +5,7 @@ and its fast tests. The Makefile lints the template's own code first.
 
     make check                                          # the default project
     make check ANSWERS='with_api=false runners=[hosted]'  # another answer set (YAML values)
+    make check ANSWERS='project_name="Ops Desk" vector_store=pgvector'
 
 It proves the rendered code is clean and typed; `make test` still runs everything for real.
 """
@@ -12,6 +13,7 @@ It proves the rendered code is clean and typed; `make test` still runs everythin
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -28,13 +30,21 @@ CHECK_DIR = ROOT / "build" / "check"
 
 
 def answers_from(text: str) -> dict[str, Any]:
-    """`key=value` pairs, separated by spaces, each value read as YAML (`[a, b]`, `false`)."""
+    """`key=value` pairs, split as a shell would (quote a value with spaces), each value read as
+    YAML (`[a, b]`, `false`)."""
     answers: dict[str, Any] = {}
-    for pair in text.split():
+    try:
+        pairs = shlex.split(text)
+    except ValueError as exc:
+        raise SystemExit(f"ANSWERS: {exc} (quote a value with spaces: k='a b')") from None
+    for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SystemExit(f"ANSWERS: {pair!r} is not key=value (e.g. with_api=false)")
-        answers[key] = yaml.safe_load(value)
+        try:
+            answers[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SystemExit(f"ANSWERS: the value of {key} is not YAML: {value!r}") from None
     return answers
 
 
