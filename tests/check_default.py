@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from copier.errors import DirtyLocalWarning
 
-from demo import step
+from demo import run_steps, step
 from helpers import ROOT, prepare_renders, project_env, render, run
 
 CHECK_DIR = ROOT / "build" / "check"
@@ -70,8 +70,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except AssertionError as failed:  # a step failed: its command and output, no traceback
-        sys.stderr.write(f"\nThe check failed: {failed}\n")
-        raise SystemExit(1) from None
+    run_steps(main, "The check failed")

@@ -12,7 +12,7 @@ import shutil
 import sys
 import time
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from copier.errors import DirtyLocalWarning
 
@@ -77,9 +77,14 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run_steps(steps: Callable[[], int], stopped: str) -> NoReturn:
+    """Exit with what `steps` returns; a failed step says its command and output, no traceback."""
     try:
-        raise SystemExit(main())
-    except AssertionError as failed:  # a step failed: its command and output, no traceback
-        sys.stderr.write(f"\nThe demo stopped: {failed}\n")
+        raise SystemExit(steps())
+    except AssertionError as failed:
+        sys.stderr.write(f"\n{stopped}: {failed}\n")
         raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    run_steps(main, "The demo stopped")
