@@ -14,7 +14,7 @@ WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: help prerequisites bootstrap wheels browser demo check test lint format docs clean test-containers test-containers-all bench-containers
+.PHONY: help prerequisites bootstrap wheels browser demo check test test-updates lint format docs clean test-containers test-containers-all bench-containers
 
 help: ## Show the targets and what they do
 	@[ -t 1 ] && on=$$'\033[36m' off=$$'\033[0m' || on= off=; \
@@ -49,6 +49,9 @@ test: bootstrap wheels browser lint ## Lint the template's code, then render and
 
 bench: bootstrap wheels ## Every performance figure next to its reference, one run (docs/benchmarks.md)
 	$(BIN)/python tests/benchmarks/bench.py
+
+test-updates: bootstrap wheels ## copier update from every release (make test: the first of each span and the latest)
+	UPDATE_FROM_EVERY_RELEASE=1 $(BIN)/pytest -n $(WORKERS) tests/test_update.py
 
 test-containers: bootstrap wheels ## Container tests only: every compose combination, the default stack for real
 	$(BIN)/pytest tests/test_containers.py

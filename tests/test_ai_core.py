@@ -81,7 +81,7 @@ def test_keyword_only_indexing_is_a_choice_that_says_so(
     assert "README.md" in failed.stderr
 
 
-KILLED_FILES = 60
+KILLED_FILES = 24
 
 
 def many_notes(folder: Path) -> None:

@@ -1,8 +1,11 @@
-"""`copier update` from every released version to the working tree keeps a team's edits."""
+"""`copier update` from released versions to the working tree keeps a team's edits: in `make test`
+from the first release of each span the update treats alike and the latest, in `make test-updates`
+from every release."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import tomllib
@@ -22,6 +25,26 @@ MARKER = re.compile(r"^(<<<<<<<|>>>>>>>) ", re.MULTILINE)
 TRACE_UI_SINCE = (0, 4, 0)  # the first release that asks `trace_ui`
 AI_CORE_SINCE = (0, 2, 0)  # the first release with a .env
 RUNNERS_SINCE = (0, 6, 0)  # `runners` and the feature questions replace `model_runner`
+
+
+def releases_to_update() -> list[Release]:
+    """The releases `make test` updates from: the first of each span the update treats alike
+    (before a .env, before `trace_ui`, before `runners`, since) and the latest. The matrix grows
+    with every release and the paths it takes do not; `make test-updates`
+    (UPDATE_FROM_EVERY_RELEASE=1) updates from every one."""
+    every = releases()
+    if os.environ.get("UPDATE_FROM_EVERY_RELEASE"):
+        return every
+    firsts: dict[int, Release] = {}
+    for release in every:
+        span = sum(
+            release.version_tuple >= since
+            for since in (AI_CORE_SINCE, TRACE_UI_SINCE, RUNNERS_SINCE)
+        )
+        firsts.setdefault(span, release)
+    return sorted({*firsts.values(), every[-1]}, key=lambda release: release.version_tuple)
+
+
 TEAM_MODULE = '''"""Our own code: the template must never touch it."""
 
 
@@ -91,7 +114,7 @@ def template_changed(template: Path, old: str, tmp: Path, answers: dict[str, str
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("release", releases(), ids=lambda r: r.tag)
+@pytest.mark.parametrize("release", releases_to_update(), ids=lambda r: r.tag)
 def test_update_keeps_team_edits(
     template: Path, tmp_path: Path, env: dict[str, str], release: Release
 ) -> None:
