@@ -56,7 +56,7 @@ test-updates: bootstrap wheels ## copier update from every release (make test: t
 test-containers: bootstrap wheels ## Container tests only: every compose combination, the default stack for real
 	$(BIN)/pytest tests/test_containers.py
 
-test-containers-all: bootstrap wheels ## test-containers, with the real stack on every Python version (slow)
+test-containers-all: bootstrap wheels ## test-containers, with the real stack on every Python and a pgvector devcontainer (slow)
 	CONTAINERS_E2E_ALL=1 $(BIN)/pytest tests/test_containers.py
 
 bench-containers: bootstrap wheels ## App image size, cold and warm build time, time from up to healthy

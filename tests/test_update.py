@@ -28,21 +28,20 @@ RUNNERS_SINCE = (0, 6, 0)  # `runners` and the feature questions replace `model_
 
 
 def releases_to_update() -> list[Release]:
-    """The releases `make test` updates from: the first of each span the update treats alike
-    (before a .env, before `trace_ui`, before `runners`, since) and the latest. The matrix grows
+    """The releases `make test` updates from: the first of each earlier span the update treats
+    alike (before a .env, before `trace_ui`, before `runners`) and the latest. The matrix grows
     with every release and the paths it takes do not; `make test-updates`
     (UPDATE_FROM_EVERY_RELEASE=1) updates from every one."""
     every = releases()
     if os.environ.get("UPDATE_FROM_EVERY_RELEASE"):
         return every
+    spans = (AI_CORE_SINCE, TRACE_UI_SINCE, RUNNERS_SINCE)
     firsts: dict[int, Release] = {}
-    for release in every:
-        span = sum(
-            release.version_tuple >= since
-            for since in (AI_CORE_SINCE, TRACE_UI_SINCE, RUNNERS_SINCE)
-        )
-        firsts.setdefault(span, release)
-    return sorted({*firsts.values(), every[-1]}, key=lambda release: release.version_tuple)
+    for release in every[:-1]:
+        span = sum(release.version_tuple >= since for since in spans)
+        if span < len(spans):  # the latest stands for the span it is in
+            firsts.setdefault(span, release)
+    return [*firsts.values(), every[-1]]
 
 
 TEAM_MODULE = '''"""Our own code: the template must never touch it."""
