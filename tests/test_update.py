@@ -261,8 +261,9 @@ def test_turning_the_api_off_on_update_removes_its_files_and_dependencies(
     env_file = (project / ".env").read_text(encoding="utf-8")
     package = package_of(project)
     api_files = {
-        f"src/{package}/api.py",
-        f"src/{package}/static/index.html",
+        f"src/{package}/api/app.py",
+        f"src/{package}/api/static/index.html",
+        f"src/{package}/cli/serve.py",
         "tests/test_api.py",
         "tests/test_chat_page.py",
         "make/api.mk",

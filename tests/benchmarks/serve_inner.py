@@ -34,7 +34,7 @@ def main() -> None:
     import uvicorn  # noqa: PLC0415
 
     llm = importlib.import_module(f"{package}.llm")
-    api = importlib.import_module(f"{package}.api")
+    api = importlib.import_module(f"{package}.api.app")
     questions = Corpus().questions(chunks, ASKS)
     vectors = {text: vector.tolist() for text, vector in questions}
     model_embed = llm.Gateway.embed

@@ -27,8 +27,8 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from starlette.datastructures import Headers
 
-from .config import Group
-from .errors import ModelUnavailableError
+from ..config import Group
+from ..errors import ModelUnavailableError
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send

@@ -17,16 +17,12 @@ import threading
 from datetime import UTC, datetime
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Annotated
 
-import typer
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
-from rich.console import Console
-from rich.table import Table
 
-from .config import Group, load, load_settings
-from .errors import DiskError, InputError, StoreError
+from ..config import Group, load, load_settings
+from ..errors import DiskError, InputError, StoreError
 
 PREFIX = "rk_"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
@@ -165,45 +161,3 @@ def open_store() -> KeyStore:
     """The key file the settings name."""
     settings = load_settings()
     return KeyStore(load(KeySettings, settings.secrets_dir).keys_path)
-
-
-def register(app: typer.Typer) -> None:
-    """The `keys create`, `keys list` and `keys revoke` commands."""
-    commands = typer.Typer(help="API keys: who may call the HTTP API (bearer tokens).")
-    app.add_typer(commands, name="keys")
-    console = Console()
-
-    @commands.command("create")
-    def create(name: Annotated[str, typer.Argument(help="Who or what the key is for.")]) -> None:
-        """Create a key and print its token: the only time it is shown (only a hash is kept)."""
-        from .cli import handled  # noqa: PLC0415 - the CLI imports this module
-
-        with handled():
-            store = open_store()
-            token = store.create(name)
-        typer.echo(f"Key {name} created; send it as `Authorization: Bearer <key>`:", err=True)
-        typer.echo(token)
-
-    @commands.command("list")
-    def list_keys() -> None:
-        """The keys' names and when they were created (tokens are never shown again)."""
-        from .cli import handled  # noqa: PLC0415
-
-        with handled():
-            keys = open_store().keys()
-        if not keys:
-            console.print("No API keys: `keys create NAME` makes one.")
-            return
-        table = Table("name", "created", show_edge=False)
-        for key in keys:
-            table.add_row(key.name, key.created_at)
-        console.print(table)
-
-    @commands.command("revoke")
-    def revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
-        """Revoke a key: the server refuses it from its next request."""
-        from .cli import handled  # noqa: PLC0415
-
-        with handled():
-            open_store().revoke(name)
-        typer.echo(f"Key {name} revoked.")
