@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import runners, tracing
+from . import legacy, runners, tracing
 from .errors import ConfigError, ModelError, ModelUnavailableError
 
 if TYPE_CHECKING:
@@ -237,9 +237,7 @@ class Gateway:
         self.settings = settings
         self.config = config or load_config(settings.model.config, settings.environment)
         known = self.config.runners()
-        self.runner = settings.model.runner or known[0]
-        if self.runner == "embedded":  # the in-process runner's name before 0.6
-            self.runner = "inprocess"
+        self.runner = legacy.runner_name(settings.model.runner or known[0])
         if self.runner not in known:
             raise ConfigError(
                 f"MODEL_RUNNER={self.runner}: {settings.model.config} has no deployment for it; "

@@ -63,24 +63,13 @@ def _indexed(*, lexical: bool) -> Iterator[tuple[App, list[str]]]:
             store.close()
 
 
-def _chunks(ctx: App) -> Iterator[Chunk]:
-    """The documents folder's chunks, as the index holds them (files that fail are skipped)."""
-    from ..ingest.loaders import LoadError, discover, load  # noqa: PLC0415
-    from ..ingest.pipeline import Ingestor, source_prefix  # noqa: PLC0415
+def _chunks(ctx: App) -> list[Chunk]:
+    """The documents folder's chunks as ingest makes them, within its limits (files that fail
+    are skipped)."""
+    from ..ingest.pipeline import Ingestor  # noqa: PLC0415
 
-    folder = ctx.settings.retrieval.docs_path
-    limits = Ingestor.from_settings(ctx.settings, ctx.store, None)  # the index's chunks, limits
-    prefix = source_prefix(folder)
-    for relative, path in discover(folder):
-        if isinstance(path, LoadError):
-            continue
-        try:
-            document = load(
-                f"{prefix}{relative}", path, max_bytes=limits.max_bytes, seconds=limits.file_seconds
-            )
-        except LoadError:
-            continue
-        yield from limits.chunker.chunk(document)
+    ingestor = Ingestor.from_settings(ctx.settings, ctx.store, None)
+    return list(ingestor.chunks(ctx.settings.retrieval.docs_path))
 
 
 def _short(settings: Settings, tokens: int) -> Settings:
@@ -184,7 +173,7 @@ def draft_cases(
     with handled(), App.open() as ctx:
         options = load(EvalSettings, ctx.settings.secrets_dir)
         docs = ctx.settings.retrieval.docs_path
-        chunks = list(_chunks(ctx))
+        chunks = _chunks(ctx)
         passages = draft.sample(chunks, count * 3, seed)
         if not passages:
             raise InputError(
