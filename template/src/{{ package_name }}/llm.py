@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import legacy, runners, tracing
-from .errors import ConfigError, ModelError, ModelUnavailableError
+from .errors import ConfigError, ModelError, ModelUnavailableError, problems
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -195,10 +195,7 @@ def load_config(path: Path, environment: Mapping[str, str]) -> LlmConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {problems(exc)}") from None
 
 
 @dataclass
