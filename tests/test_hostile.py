@@ -232,9 +232,9 @@ times = {{"deep": [], "flat": [], "docx": []}}
 for n in (2_500, 5_000, 10_000):
     deep = ("<div>" * 200 + "x" + "</div>" * 200) * (n // 100)
     flat = "<p>a <b>short</b> paragraph with <a href='#'>a link</a></p>" * n
-    times["deep"].append(best(loaders._html, f"<html><body>{{deep}}</body></html>".encode()))
-    times["flat"].append(best(loaders._html, f"<html><body>{{flat}}</body></html>".encode()))
-    times["docx"].append(best(loaders._docx, word(n // 5)))
+    times["deep"].append(best(loaders.html.convert, f"<html><body>{{deep}}</body></html>".encode()))
+    times["flat"].append(best(loaders.html.convert, f"<html><body>{{flat}}</body></html>".encode()))
+    times["docx"].append(best(loaders.office.docx, word(n // 5)))
 json.dump(times, sys.stdout)
 """
 

@@ -82,7 +82,9 @@ def fill(store: Any, base: Any, corpus: Corpus, chunks: int) -> float:  # noqa: 
 def cache_key(package: str) -> str:
     """Changes when the store's code or the corpus changes."""
     sqlite_module = importlib.import_module(f"{package}.store.sqlite")
-    digest = hashlib.sha256(Path(str(sqlite_module.__file__)).read_bytes())
+    digest = hashlib.sha256()
+    for module in sorted(Path(str(sqlite_module.__file__)).parent.glob("*.py")):
+        digest.update(module.read_bytes())
     digest.update((Path(__file__).parent / "corpus.py").read_bytes())
     return digest.hexdigest()[:10]
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .errors import ConfigError
+from .errors import ConfigError, problems
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -114,11 +114,7 @@ def load(group: type[G], directory: Path | None = None) -> G:
         return group(_secrets_dir=directory)
     except ValidationError as exc:
         prefix = group.model_config.get("env_prefix", "")
-        problems = "; ".join(
-            f"{prefix}{'.'.join(str(part) for part in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from None
+        raise ConfigError(f"invalid settings: {problems(exc, prefix=prefix, variables=True)}") from None
 
 
 def environment(directory: Path | None) -> dict[str, str]:

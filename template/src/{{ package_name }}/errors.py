@@ -3,6 +3,11 @@ code, the API answers with the status; anything else is a bug and gets exit code
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class AppError(Exception):
     """An error with a message for people: what went wrong and what to do about it."""
@@ -68,3 +73,17 @@ class IngestError(AppError):
 
     exit_code = 6
     http_status = 500
+
+
+def problems(
+    exc: ValidationError, *, prefix: str = "", variables: bool = False, first: bool = False
+) -> str:
+    """Pydantic's validation errors as one line, `where: what; where: what`: each place in the
+    data and what is wrong there; with `variables`, the place as an environment variable
+    (`prefix` and the field's name, upper case). `first`: the first problem only."""
+    found = []
+    for error in exc.errors()[:1] if first else exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        where = f"{prefix}{where}".upper() if variables else where
+        found.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(found)

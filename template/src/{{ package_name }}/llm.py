@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import runners, tracing
-from .errors import ConfigError, ModelError, ModelUnavailableError
+from . import legacy, runners, tracing
+from .errors import ConfigError, ModelError, ModelUnavailableError, problems
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -195,10 +195,7 @@ def load_config(path: Path, environment: Mapping[str, str]) -> LlmConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {problems(exc)}") from None
 
 
 @dataclass
@@ -237,9 +234,7 @@ class Gateway:
         self.settings = settings
         self.config = config or load_config(settings.model.config, settings.environment)
         known = self.config.runners()
-        self.runner = settings.model.runner or known[0]
-        if self.runner == "embedded":  # the in-process runner's name before 0.6
-            self.runner = "inprocess"
+        self.runner = legacy.runner_name(settings.model.runner or known[0])
         if self.runner not in known:
             raise ConfigError(
                 f"MODEL_RUNNER={self.runner}: {settings.model.config} has no deployment for it; "

@@ -19,14 +19,16 @@ from . import tracing
 from .errors import QuestionError
 from .ingest.chunking import estimate_tokens
 from .prompts import Source, guard, messages
+from .retrieval import Retriever
 from .store.base import search_terms
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from .config import RetrievalSettings
-    from .llm import ChatModel, Generation
-    from .retrieval import Retriever, Scored
+    from .config import RetrievalSettings, Settings
+    from .llm import ChatModel, Gateway, Generation
+    from .retrieval import Scored
+    from .store import Store
 
 NO_ANSWER = (
     "I could not find this in the indexed documents, so I will not guess. Try rephrasing the "
@@ -96,6 +98,23 @@ class Rag:
         self.retriever = retriever
         self.gateway = gateway
         self.settings = settings
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        store: Store,
+        gateway: Gateway,
+        *,
+        chat: ChatModel | None = None,
+        lexical: bool = False,
+    ) -> Rag:
+        """Answering the way every entry point should (the CLI, the API, the evals): vectors
+        through `gateway` unless `lexical` or RAG_LEXICAL_ONLY is set, answers from `chat` or
+        the gateway, the limits from the settings (`RAG_*`)."""
+        embeddings = None if lexical or settings.retrieval.lexical_only else gateway
+        retriever = Retriever(store, embeddings, settings.retrieval)
+        return cls(retriever, chat or gateway, settings.retrieval)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """The whole answer at once."""

@@ -83,8 +83,5 @@ class App:
     def rag(self, *, chat: ChatModel | None = None, lexical: bool = False) -> Rag:
         """Answering over the index: vectors unless `lexical`, the gateway's chat unless `chat`."""
         from ..rag import Rag
-        from ..retrieval import Retriever
 
-        embeddings = None if lexical or self.settings.retrieval.lexical_only else self.gateway
-        retriever = Retriever(self.store, embeddings, self.settings.retrieval)
-        return Rag(retriever, chat or self.gateway, self.settings.retrieval)
+        return Rag.from_settings(self.settings, self.store, self.gateway, chat=chat, lexical=lexical)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -133,6 +133,18 @@ class Ingestor:
             )
         return report
 
+    def chunks(self, folder: Path) -> Iterator[Chunk]:
+        """The folder's chunks as an ingest makes them, within the same byte cap and time
+        budget, without indexing them (files that cannot be read are skipped)."""
+        run = _Run(self, self.store, folder, None)
+        for relative, path in run.found:
+            try:
+                read = run.read(f"{run.prefix}{relative}", path)
+            except LoadError:
+                continue
+            if read is not None:
+                yield from read[1]
+
     def _check_embeddings(self, *, check_size: bool) -> int:
         """Embed a probe before any file: a broken model fails now, with its name and the fix."""
         if self.gateway is None:
@@ -200,14 +212,25 @@ class _Run:
 
     def index_file(self, source: str, path: Path | LoadError, indexed: str | None) -> None:
         """Index one file unless its fingerprint is unchanged; LoadError says why it is not."""
+        read = self.read(source, path, unless=indexed)
+        if read is None:
+            self.report.unchanged += 1
+            return
+        document, chunks = read
+        self.store_file(source, self.ingestor.fingerprint(document.sha256), chunks)
+
+    def read(
+        self, source: str, path: Path | LoadError, unless: str | None = None
+    ) -> tuple[Document, list[Chunk]] | None:
+        """A file's text and chunks, within the byte cap and the time budget; None when its
+        fingerprint is `unless` (it is indexed as it is). LoadError says why it is not read."""
         if isinstance(path, LoadError):
             raise path
         ingestor, doing, started = self.ingestor, "read", time.monotonic()
         try:
             data = read_capped(path, ingestor.max_bytes)
-            if indexed == ingestor.fingerprint(hashlib.sha256(data).hexdigest()):
-                self.report.unchanged += 1
-                return
+            if unless == ingestor.fingerprint(hashlib.sha256(data).hexdigest()):
+                return None
             document = load(source, path, max_bytes=ingestor.max_bytes, seconds=ingestor.file_seconds)
             doing = "split into chunks"
             chunks = self.chunk(document, ingestor.file_seconds - (time.monotonic() - started))
@@ -218,7 +241,7 @@ class _Run:
         except Exception as exc:  # a parser's or the splitter's bug: this file only
             logger.debug("%s: skipped", source, exc_info=True)
             raise LoadError(f"could not be {doing}: {_raised_where(exc)}") from None
-        self.store_file(source, ingestor.fingerprint(document.sha256), chunks)
+        return document, chunks
 
     def chunk(self, document: Document, seconds: float) -> list[Chunk]:
         """The document's chunks, within what is left of the file's time budget."""

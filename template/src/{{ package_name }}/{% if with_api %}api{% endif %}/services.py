@@ -19,7 +19,6 @@ from ..config import Settings, load
 from ..errors import AppError
 from ..llm import Gateway
 from ..rag import Rag
-from ..retrieval import Retriever
 from ..store import Store, open_store
 from . import keys
 from .limits import RETRY_SECONDS, Limits, LimitSettings
@@ -57,9 +56,7 @@ class Services:
         self.gateway = gateway or self._try("model", lambda: Gateway(settings))
         self.rag: Rag | None = None
         if self.store is not None and self.gateway is not None:
-            embeddings = None if settings.retrieval.lexical_only else self.gateway
-            retriever = Retriever(self.store, embeddings, settings.retrieval)
-            self.rag = Rag(retriever, self.gateway, settings.retrieval)
+            self.rag = Rag.from_settings(settings, self.store, self.gateway)
         self._ready: tuple[float, Readiness] | None = None
         self._checking: asyncio.Future[Readiness] | None = None
         self._probes = ThreadPoolExecutor(1, thread_name_prefix="readiness")

@@ -12,8 +12,6 @@ from pydantic_settings import SettingsConfigDict
 from ..config import Group
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from ..config import Settings
     from ..llm import Gateway
     from ..store import Chunk, Store
@@ -43,24 +41,12 @@ def sync(settings: Settings, store: Store, gateway: Gateway | None) -> list[str]
     return sorted(store.fingerprints())
 
 
-def chunks(settings: Settings, store: Store) -> Iterator[Chunk]:
-    """The documents folder's chunks, as the index holds them (files that fail are skipped)."""
-    from ..ingest.loaders import LoadError, discover, load  # noqa: PLC0415
-    from ..ingest.pipeline import Ingestor, source_prefix  # noqa: PLC0415
+def chunks(settings: Settings, store: Store) -> list[Chunk]:
+    """The documents folder's chunks as ingest makes them, within its limits (files that fail
+    are skipped)."""
+    from ..ingest.pipeline import Ingestor  # noqa: PLC0415 - only evals that draft need it
 
-    folder = settings.retrieval.docs_path
-    limits = Ingestor.from_settings(settings, store, None)  # the index's chunks, limits
-    prefix = source_prefix(folder)
-    for relative, path in discover(folder):
-        if isinstance(path, LoadError):
-            continue
-        try:
-            document = load(
-                f"{prefix}{relative}", path, max_bytes=limits.max_bytes, seconds=limits.file_seconds
-            )
-        except LoadError:
-            continue
-        yield from limits.chunker.chunk(document)
+    return list(Ingestor.from_settings(settings, store, None).chunks(settings.retrieval.docs_path))
 
 
 def short(settings: Settings, tokens: int) -> Settings:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, problems
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,9 +67,7 @@ def load_suite(path: Path) -> Suite:
     try:
         return Suite.model_validate(_yaml(path))
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
-        raise ConfigError(f"{path}: {where}: {problem['msg']}") from None
+        raise ConfigError(f"{path}: {problems(exc, first=True)}") from None
 
 
 def load_probes(path: Path) -> list[Probe]:
@@ -77,7 +75,7 @@ def load_probes(path: Path) -> list[Probe]:
     try:
         return [Probe.model_validate(item) for item in cast("list[object]", raw or [])]
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {exc.errors()[0]['msg']}") from None
+        raise ConfigError(f"{path}: {problems(exc, first=True)}") from None
 
 
 def _yaml(path: Path) -> object:

@@ -1,53 +1,38 @@
 """The index in one SQLite file and a words index beside it: Tantivy for words, numpy for vectors.
 
-No server. Chunks, their vectors and the indexed files live in SQLite. Words are ranked by
-Tantivy (BM25, English stemming, accents folded), a full-text engine whose top-k search skips
-the chunks that cannot reach the top (block-max WAND): at 100k chunks a question of common words
-costs a few milliseconds instead of a BM25 score for every chunk that has one of its words. The
-words index is derived from the chunks table and lives in a folder beside the database file
-(`index.sqlite3.<ms>.words`). Every change of a chunk is logged in SQLite in the same transaction,
-and replayed into the words index in batches (a commit there costs tens of milliseconds): by
-the writer every few thousand chunks or seconds and when it closes the index, and before a
-search by whichever process searches. Replaying is idempotent, so a change a crash left behind
-is replayed by the next process, and a missing or unreadable words folder is rebuilt from the
-chunks.
-
-No SQLite extension is needed (many Pythons cannot load one): vectors are float32 blobs, each
-with a binary code beside it (the sign of each dimension: 96 bytes for 768 dimensions). A vector
-search ranks the codes held in memory by Hamming distance, then re-ranks the best few hundred
-by exact cosine similarity, read from the file: at 100k chunks that is a few milliseconds instead
-of a 300 MB matrix product, and it keeps 1/32 of the vectors in memory (about 100 MB per million
-768-dimension chunks). An index of up to `RESCORED` vectors is searched exactly. The codes are
-reloaded when any process wrote (`PRAGMA data_version`).
-
-`RAG_INDEX_PATH` is a symbolic link to the live database file; a rebuild writes a new file next
-to it and moves the link in one step, so readers switch from the complete old index to the
-complete new one.
+No server. Chunks, their vectors and the indexed files live in SQLite (this module: the tables,
+reads and writes, the atomic rebuild); words are ranked by Tantivy in a folder beside the file,
+kept in step through a change log (`words`); vectors are searched through binary codes held in
+memory, re-ranked exactly (`vectors`), reloaded when any process wrote (`PRAGMA data_version`);
+`RAG_INDEX_PATH` is a link to the live database file, moved in one step by a rebuild (`files`).
+An index written by an older release is upgraded where it is opened (`legacy`).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tantivy
 from pydantic import Field
 
-from ..config import Group, Settings, load
-from ..errors import StoreError
-from .base import Chunk, Hit, search_terms
+from ... import legacy
+from ...config import Group, Settings, load
+from ...errors import StoreError
+from ..base import Chunk, Hit, search_terms
+from . import files, vectors, words
+from .vectors import RESCORED
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     import numpy.typing as npt
+    import tantivy
 
 _COLUMNS = "c.id, c.source, c.idx, c.start, c.end_, c.heading, c.text"
 _SCHEMA = """
@@ -74,23 +59,8 @@ END;
 CREATE TRIGGER IF NOT EXISTS chunks_words_update AFTER UPDATE OF heading, text ON chunks BEGIN
     INSERT INTO words_log(chunk) VALUES (new.rowid);
 END;
--- Indexes written before 0.7.0 ranked words with FTS5 inside this file.
-DROP TRIGGER IF EXISTS chunks_ai;
-DROP TRIGGER IF EXISTS chunks_ad;
-DROP TABLE IF EXISTS chunks_fts;
 """
-# Candidates re-ranked exactly: at least this many, and this many per result asked for.
-RESCORED = 256
-RESCORED_PER_RESULT = 16
-_LOAD_BATCH = 65_536
-_REPLAY_BATCH = 10_000
-# A writer replays its changes into the words index after this many chunks or seconds.
-_REPLAY_CHUNKS = 5_000
-_REPLAY_SECONDS = 5.0
-# Tantivy's indexing memory budget (its minimum); one thread leaves the other cores to ingest.
-_WRITER_HEAP = 15_000_000
-_WORD_FIELDS = ["heading", "text"]
-
+__all__ = ["RESCORED", "SQLiteStore", "SqliteSettings", "open_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,22 +88,22 @@ class SQLiteStore:
         try:
             if not self.path.exists() and not self.path.is_symlink():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                _link(self.path, _new_file(self.path))
-            self._link = _link_of(self.path)
+                files.link(self.path, files.new_file(self.path))
+            self._link = files.link_of(self.path)
             self._target = self.path.resolve()
             db = sqlite3.connect(
                 self._target, timeout=30, check_same_thread=False, isolation_level=None
             )
             db.executescript(_SCHEMA)
-            _add_codes(db)
-            self._words = _open_words(db, _words_folder(self._target))
+            legacy.upgrade_sqlite(db, vectors.code)
+            self._words = words.open_words(db, words.folder_of(self._target))
         except (sqlite3.Error, OSError, ValueError) as exc:
             raise StoreError(f"cannot open the index at {self.path}: {exc}") from None
         return db
 
     def _current(self) -> sqlite3.Connection:
         """The connection, reopened when a rebuild has moved the link to a new file."""
-        if _link_of(self.path) != self._link:
+        if files.link_of(self.path) != self._link:
             self._db.close()
             self._db = self._open()
             self._codes = None
@@ -180,10 +150,10 @@ class SQLiteStore:
         source: str,
         fingerprint: str,
         chunks: Sequence[Chunk],
-        vectors: dict[str, list[float]],
+        embedded: dict[str, list[float]],
     ) -> int:
-        blobs = {cid: _blob(vector) for cid, vector in vectors.items()}
-        codes = {cid: _code(blob) for cid, blob in blobs.items()}
+        blobs = {cid: vectors.blob(vector) for cid, vector in embedded.items()}
+        codes = {cid: vectors.code(blob) for cid, blob in blobs.items()}
         self._check_dimensions(blobs)
         with self._transaction() as db:
             kept = {
@@ -245,7 +215,7 @@ class SQLiteStore:
         with self._lock:
             searcher = self._words_searcher()
             # Terms are words (`\w+`), no query syntax; the lenient parser never raises anyway.
-            parsed, _ = self._words.parse_query_lenient(" ".join(terms), _WORD_FIELDS)
+            parsed, _ = self._words.parse_query_lenient(" ".join(terms), words.FIELDS)
             found = searcher.search(parsed, k, count=False).hits  # no count: top-k skips
             rowids = searcher.fast_field_values("rowid", [address for _, address in found])
         scores = {
@@ -264,46 +234,21 @@ class SQLiteStore:
         return self._searcher[1]
 
     def _replay_words(self, *, batched: bool = False) -> None:
-        """Apply the logged chunk changes to the words index; replaying twice changes nothing.
+        """Apply the logged chunk changes to the words index (see `words`).
 
-        `batched`: only once `_REPLAY_CHUNKS` changes or `_REPLAY_SECONDS` have gathered.
+        `batched`: only once `REPLAY_CHUNKS` changes or `REPLAY_SECONDS` have gathered.
         """
-        if batched and time.monotonic() - self._replayed < _REPLAY_SECONDS:
-            if int(self._query("SELECT count(*) FROM words_log")[0][0]) < _REPLAY_CHUNKS:
+        if batched and time.monotonic() - self._replayed < words.REPLAY_SECONDS:
+            if int(self._query("SELECT count(*) FROM words_log")[0][0]) < words.REPLAY_CHUNKS:
                 return
         elif not self._query("SELECT 1 FROM words_log LIMIT 1"):
             return
         with self._transaction() as db:
-            last = db.execute("SELECT max(seq) FROM words_log").fetchone()[0]
-            if last is None:
-                return
-            changed = [
-                row[0]
-                for row in db.execute("SELECT DISTINCT chunk FROM words_log WHERE seq <= ?", [last])
-            ]
             try:
-                writer = self._words.writer(heap_size=_WRITER_HEAP, num_threads=1)
-                try:
-                    for start in range(0, len(changed), _REPLAY_BATCH):
-                        batch = changed[start : start + _REPLAY_BATCH]
-                        for rowid in batch:
-                            writer.delete_documents_by_term("rowid", rowid)
-                        for rowid, heading, text in db.execute(
-                            "SELECT rowid, heading, text FROM chunks "  # noqa: S608
-                            f"WHERE rowid IN ({','.join('?' * len(batch))})",
-                            batch,
-                        ):
-                            writer.add_document(
-                                tantivy.Document(rowid=rowid, heading=heading, text=text)
-                            )
-                    writer.commit()
-                    writer.wait_merging_threads()  # merges the small segments of batches
-                finally:
-                    del writer  # releases the words index's write lock now
+                words.replay(self._words, db)
             except ValueError as exc:
-                folder = _words_folder(self._target)
+                folder = words.folder_of(self._target)
                 raise StoreError(f"cannot write the words index at {folder}: {exc}") from None
-            db.execute("DELETE FROM words_log WHERE seq <= ?", [last])
         self._replayed = time.monotonic()
 
     def vector_search(self, vector: Sequence[float], k: int) -> list[Hit]:
@@ -317,22 +262,14 @@ class SQLiteStore:
                 f"the question's embedding has {query.size} dimensions but the index holds "
                 f"{have}: the embedding model changed, run `ingest --rebuild`"
             )
-        wanted = max(RESCORED, RESCORED_PER_RESULT * k)
-        if len(rowids) > wanted:
-            rowids = rowids[np.argpartition(_hamming(codes, query), wanted - 1)[:wanted]]
-        candidates = [int(r) for r in rowids]
+        candidates = vectors.candidates(rowids, codes, query, k)
         rows = self._query(
             f"SELECT rowid, vector FROM chunks WHERE rowid IN ({','.join('?' * len(candidates))})",  # noqa: S608
             candidates,
         )
         if not rows:
             return []
-        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32)
-        scores = matrix.reshape(len(rows), -1) @ query
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return self._hits({int(rows[i][0]): float(scores[i]) for i in top})
+        return self._hits(vectors.top(rows, query, k))
 
     def _hits(self, scores: dict[int, float]) -> list[Hit]:
         """The chunks of these rowids, in the order given, with their scores."""
@@ -353,25 +290,10 @@ class SQLiteStore:
         with self._lock:
             version = int(self._query("PRAGMA data_version")[0][0])
             if self._codes is None or self._codes[0] != version:
-                count = int(self._query("SELECT count(code) FROM chunks")[0][0])
-                size = self._query("SELECT length(code) FROM chunks WHERE code IS NOT NULL LIMIT 1")
-                words = size[0][0] // 8 if size else 0
-                rowids = np.empty(count, dtype=np.int64)
-                codes = np.empty((count, words), dtype=np.uint64)
-                cursor = self._current().execute(
-                    "SELECT rowid, code FROM chunks WHERE code IS NOT NULL"
-                )
-                filled = 0
-                while batch := cursor.fetchmany(_LOAD_BATCH):
-                    end = min(filled + len(batch), count)  # rows written since the count
-                    batch = batch[: end - filled]
-                    rowids[filled:end] = [row[0] for row in batch]
-                    codes[filled:end] = np.frombuffer(
-                        b"".join(row[1] for row in batch), dtype=np.uint64
-                    ).reshape(len(batch), words)
-                    filled = end
-                # A column per word: a pass over each is three times faster than rows' sums.
-                self._codes = (version, rowids[:filled], np.ascontiguousarray(codes[:filled].T))
+                try:
+                    self._codes = (version, *vectors.load_codes(self._current()))
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot read the index at {self.path}: {exc}") from None
             return self._codes[1], self._codes[2]
 
     def dimensions(self) -> int | None:
@@ -389,17 +311,17 @@ class SQLiteStore:
     def rebuilding(self) -> Iterator[SQLiteStore]:
         """Build into a new file, then point the link at it; the old file is removed. What a
         rebuild stopped part way left is removed when the next one starts."""
-        fresh_file = _new_file(self.path)
+        fresh_file = files.new_file(self.path)
         staging = self.path.with_name(f".{self.path.name}.rebuild")
-        left = _link_of(staging)  # a rebuild stopped part way (a kill, a crash) left these
+        left = files.link_of(staging)  # a rebuild stopped part way (a kill, a crash) left these
         if left is not None and staging.with_name(left.name) != self.path.resolve():
-            _discard(staging, staging.with_name(left.name))
+            files.discard(staging, staging.with_name(left.name))
         try:
             staging.unlink(missing_ok=True)
-            _link(staging, fresh_file)
+            files.link(staging, fresh_file)
             fresh = SQLiteStore(staging)
         except (OSError, StoreError) as exc:
-            _discard(staging, fresh_file)
+            files.discard(staging, fresh_file)
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"cannot start a new index next to {self.path}: {exc}") from None
@@ -408,17 +330,17 @@ class SQLiteStore:
             fresh._replay_words()  # complete before it is swapped in
         except BaseException:
             fresh._close_database()
-            _discard(staging, fresh_file)
+            files.discard(staging, fresh_file)
             raise
         fresh.close()
         old = self.path.resolve()
         staging.replace(self.path)  # atomic: readers see the old index or the new one
         with self._lock:
             self._current()
-        if old == self.path:  # an index from before links: the link replaced the file itself
-            _remove(old, suffixes=("-wal", "-shm", ".words"))
+        if legacy.unlinked(old, self.path):  # the link replaced the file itself
+            files.remove(old, suffixes=files.DATABASE_FILES[1:])
         elif old != fresh_file:
-            _remove(old)
+            files.remove(old)
 
     def close(self) -> None:
         """Replay what is left into the words index (or leave it to the next process), close."""
@@ -431,139 +353,6 @@ class SQLiteStore:
     def _close_database(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _link_of(path: Path) -> Path | None:
-    """Where a link points (one system call; a path's `resolve` takes several), else None."""
-    try:
-        return path.readlink()
-    except OSError:
-        return None
-
-
-def _new_file(path: Path) -> Path:
-    """A fresh database file name next to the link, e.g. `index.sqlite3.1764483000123`."""
-    return path.with_name(f"{path.name}.{time.time_ns() // 1_000_000}")
-
-
-def _link(link: Path, target: Path) -> None:
-    link.symlink_to(target.name)
-
-
-def _remove(database: Path, suffixes: Sequence[str] = ("", "-wal", "-shm", ".words")) -> None:
-    for suffix in suffixes:
-        path = Path(f"{database}{suffix}")
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def _discard(staging: Path, database: Path) -> None:
-    """What a failed rebuild left behind; a disk that refuses even this keeps it."""
-    with suppress(OSError):
-        _remove(database)
-        staging.unlink(missing_ok=True)
-
-
-def _words_folder(database: Path) -> Path:
-    return Path(f"{database}.words")
-
-
-def _words_schema() -> tantivy.Schema:
-    builder = tantivy.SchemaBuilder()
-    builder.add_integer_field("rowid", indexed=True, fast=True)
-    for field in _WORD_FIELDS:
-        builder.add_text_field(field, tokenizer_name="words")
-    return builder.build()
-
-
-def _existing_words(folder: Path) -> tantivy.Index | None:
-    try:
-        return tantivy.Index.open(str(folder)) if tantivy.Index.exists(str(folder)) else None
-    except ValueError:  # unreadable: made anew
-        return None
-
-
-def _open_words(db: sqlite3.Connection, folder: Path) -> tantivy.Index:
-    """The words index; a missing or unreadable one is made anew and every chunk logged for it."""
-    words = _existing_words(folder)
-    if words is None:
-        db.execute("BEGIN IMMEDIATE")  # one process makes it
-        try:
-            words = _existing_words(folder)  # made meanwhile by another
-            if words is None:
-                shutil.rmtree(folder, ignore_errors=True)
-                folder.mkdir()
-                words = tantivy.Index(_words_schema(), path=str(folder), reuse=False)
-                db.execute("INSERT INTO words_log(chunk) SELECT rowid FROM chunks")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-    analyzer = (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
-    words.register_tokenizer("words", analyzer)
-    return words
-
-
-def _blob(vector: Sequence[float]) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def _code_words(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.uint64]:
-    """The sign of each dimension as bits, padded to whole 64-bit words."""
-    bits = np.packbits(vector > 0)
-    padded = np.zeros(-(-bits.size // 8) * 8, dtype=np.uint8)
-    padded[: bits.size] = bits
-    return padded.view(np.uint64)
-
-
-def _hamming(columns: npt.NDArray[np.uint64], query: npt.NDArray[np.float32]) -> npt.NDArray[Any]:
-    """Bits that differ between the query's code and each code (given a column per word)."""
-    distances = np.zeros(columns.shape[1], dtype=np.uint16)
-    differ = np.empty(columns.shape[1], dtype=np.uint64)
-    counts = np.empty(columns.shape[1], dtype=np.uint8)
-    for column, word in zip(columns, _code_words(query), strict=True):
-        np.bitwise_xor(column, word, out=differ)
-        np.bitwise_count(differ, out=counts)
-        distances += counts
-    return distances
-
-
-def _code(blob: bytes) -> bytes:
-    return _code_words(np.frombuffer(blob, dtype=np.float32)).tobytes()
-
-
-def _add_codes(db: sqlite3.Connection) -> None:
-    """Give an index from before binary codes its codes (once, on first open)."""
-    if any(row[1] == "code" for row in db.execute("PRAGMA table_info(chunks)")):
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        if not any(row[1] == "code" for row in db.execute("PRAGMA table_info(chunks)")):
-            db.execute("ALTER TABLE chunks ADD COLUMN code BLOB")
-            last = -1
-            while rows := db.execute(
-                "SELECT rowid, vector FROM chunks WHERE rowid > ? AND vector IS NOT NULL "
-                "ORDER BY rowid LIMIT 4096",
-                [last],
-            ).fetchall():
-                db.executemany(
-                    "UPDATE chunks SET code = ? WHERE rowid = ?",
-                    [(_code(vector), rowid) for rowid, vector in rows],
-                )
-                last = rows[-1][0]
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def _chunk(row: Sequence[Any]) -> Chunk:
