@@ -2,8 +2,9 @@
 (`# Slide N: title`, then the text, tables and notes).
 
 Office files are zip archives: the archive is checked (parts, inflated size against the byte
-cap, compression ratio, no DTD in any XML part, so no entity expansion) before anything
-inflates it.
+cap, compression ratio; every XML part well-formed, without a DTD (so no entity expansion) and
+nested no deeper than MAX_XML_DEPTH) before a converter reads it: mammoth and ElementTree walk
+elements recursively, so a deeply nested part would cost seconds before failing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import zipfile
 from io import BytesIO
 from pathlib import PurePosixPath
 from xml.etree import ElementTree
+from xml.parsers import expat
 
 from .base import LoadError
 from .html import markdown
@@ -21,12 +23,12 @@ from .html import markdown
 MAX_ZIP_MEMBERS = 5_000
 MAX_ZIP_RATIO = 100  # inflated size to compressed size, for a part over ZIP_RATIO_FROM bytes
 ZIP_RATIO_FROM = 1_000_000
+MAX_XML_DEPTH = 256  # Word nests tables in tables; 256 levels is far beyond what it writes
 _DTD = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _PML = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 _DML = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
-
 
 
 def _archive(data: bytes, max_bytes: int) -> zipfile.ZipFile:
@@ -50,18 +52,39 @@ def _archive(data: bytes, max_bytes: int) -> zipfile.ZipFile:
         ):
             raise LoadError(f"{member.filename} is compressed over {MAX_ZIP_RATIO} to 1 (a bomb)")
         if member.filename.endswith((".xml", ".rels")):
-            _no_dtd(archive, member)
+            _check_xml(archive, member)
     return archive
 
 
-def _no_dtd(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
-    """Refuse an XML part with a DTD: Office never writes one, entity bombs need one."""
+def _check_xml(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    """Refuse an XML part with a DTD (Office never writes one, entity bombs need one), nested
+    deeper than MAX_XML_DEPTH, or not well-formed; read in pieces by expat, which never recurses."""
+    depth = 0
+
+    def start(_name: str, _attributes: object) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_XML_DEPTH:
+            raise LoadError(f"{member.filename} is nested deeper than {MAX_XML_DEPTH} elements")
+
+    def end(_name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
     tail = b""
     with archive.open(member) as part:
-        while piece := part.read(1 << 20):
-            if _DTD.search(tail + piece):
-                raise LoadError(f"{member.filename} declares a DTD (entities are not read)")
-            tail = piece[-16:]
+        try:
+            while piece := part.read(1 << 20):
+                if _DTD.search(tail + piece):  # before expat sees the piece
+                    raise LoadError(f"{member.filename} declares a DTD (entities are not read)")
+                tail = piece[-16:]
+                parser.Parse(piece, False)
+            parser.Parse(b"", True)
+        except expat.ExpatError as exc:
+            raise LoadError(f"{member.filename} is not well-formed XML ({exc})") from None
 
 
 def docx(data: bytes, max_bytes: int) -> str:
