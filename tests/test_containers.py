@@ -600,7 +600,7 @@ def test_gpu_detection(
     assert ("runs on the CPU" in note.stderr) == (expected == "cpu")
 
 
-def test_wrong_values_are_refused(rendered: dict[str, Path]) -> None:
+def test_wrong_values_are_refused(rendered: dict[str, Path], tmp_path: Path) -> None:
     project = find(rendered, runners=["inprocess", "llamacpp"])
     for args, message in (
         (["GPU=tpu"], "GPU must be cpu, nvidia or amd (got 'tpu')"),
@@ -638,6 +638,25 @@ def test_wrong_values_are_refused(rendered: dict[str, Path]) -> None:
     )
     assert "--profile vllm" in make.stdout
     assert "RUNNER=vllm" in make.stdout
+    # An engine that is not running: one line saying how to start it, nothing built or "ready".
+    stopped = tmp_path / "bin"
+    stopped.mkdir()
+    for engine in ("docker", "podman"):
+        fake = stopped / engine
+        fake.write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")
+        fake.chmod(0o755)
+        result = subprocess.run(
+            ["make", "up", "GPU=cpu", f"COMPOSE={engine} compose"],
+            cwd=hosted,
+            env={**os.environ, "PATH": f"{stopped}:/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert f"{engine} is not running (`{engine} info` failed):" in result.stderr
+        assert "start" in result.stderr.splitlines()[0]
+        assert "ready" not in result.stdout
 
 
 # ----------------------------------------------------------------------------- for real
