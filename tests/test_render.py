@@ -77,7 +77,7 @@ FEATURE_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "tests/test_ollama.py": lambda a: "ollama" in a["runners"],
     "tests/test_vllm.py": lambda a: "vllm" in a["runners"],
     "compose.vllm.yaml": lambda a: "vllm" in a["runners"],
-    "src/{pkg}/store/sqlite.py": lambda a: a["vector_store"] == "sqlite",
+    "src/{pkg}/store/sqlite/__init__.py": lambda a: a["vector_store"] == "sqlite",
     "src/{pkg}/store/pgvector.py": lambda a: a["vector_store"] == "pgvector",
     "tests/test_store_pgvector.py": lambda a: a["vector_store"] == "pgvector",
     "src/{pkg}/api/app.py": lambda a: a["with_api"],
