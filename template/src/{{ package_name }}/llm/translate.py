@@ -90,7 +90,7 @@ class Explainer:
             return ModelError(f"{where} rejected the API key: check it in .env ({detail})")
         if isinstance(exc, errors.NotFoundError):
             return ModelError(
-                f"{where} does not have the model: run `models pull`, or fix llm.yaml ({detail})"
+                f"{where} does not have the model: {self.hint}; or fix llm.yaml ({detail})"
             )
         if isinstance(exc, _unavailable_errors()):
             return ModelUnavailableError(f"{where} is unavailable: {self.hint} ({detail})")
