@@ -245,8 +245,6 @@ class Gateway:
                 "add one, or set RAG_LEXICAL_ONLY=true for keyword search only"
             )
         prefix = info.query_prefix if query else info.document_prefix
-        if query and self.direct:  # an answer follows: its model loads while this one embeds
-            self.part("warm", lambda _: None)(self.chat[0])
         vectors: list[list[float]] = []
         for start in range(0, len(texts), _EMBED_BATCH):
             batch = [prefix + text for text in texts[start : start + _EMBED_BATCH]]
