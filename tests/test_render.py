@@ -72,6 +72,8 @@ FEATURE_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "src/{pkg}/runners/ollama.py": lambda a: "ollama" in a["runners"],
     "src/{pkg}/runners/vllm.py": lambda a: "vllm" in a["runners"],
     "src/{pkg}/runners/hosted.py": lambda a: "hosted" in a["runners"],
+    "src/{pkg}/runners/_gguf.py": lambda a: bool({"inprocess", "llamacpp"} & set(a["runners"])),
+    "make/models.mk": lambda a: bool({"inprocess", "llamacpp", "ollama"} & set(a["runners"])),
     "tests/test_inprocess.py": lambda a: "inprocess" in a["runners"],
     "tests/test_llamacpp.py": lambda a: "llamacpp" in a["runners"],
     "tests/test_ollama.py": lambda a: "ollama" in a["runners"],

@@ -121,11 +121,22 @@ def timed_output(command: list[str], env: dict[str, str], text: str) -> dict[str
 
 
 def raw_once() -> None:
-    """A fresh process: load the model as the app does, stream one answer to stdout."""
-    package, options_json, messages_json, max_tokens = sys.argv[2:6]
-    inprocess = importlib.import_module(f"{package}.runners.inprocess")
+    """A fresh process: llama-cpp-python alone (none of the app imported), the model loaded with
+    the app's options and CPU kernels (GGML_BACKEND_PATH), one answer streamed to stdout."""
+    options_json, messages_json, max_tokens = sys.argv[3:6]
+    from llama_cpp import LLAMA_POOLING_TYPE_UNSPECIFIED, Llama  # noqa: PLC0415
+
     options = json.loads(options_json)
-    llama, _ = inprocess.load(inprocess.LoadOptions(**options))
+    llama = Llama(
+        model_path=options["path"],
+        n_ctx=options["context_tokens"],
+        n_batch=512,
+        n_ubatch=512,
+        n_threads=options["threads"],
+        n_gpu_layers=options["gpu_layers"],
+        pooling_type=LLAMA_POOLING_TYPE_UNSPECIFIED,
+        verbose=False,
+    )
     for part in llama.create_chat_completion(
         messages=json.loads(messages_json), max_tokens=int(max_tokens), temperature=0.0, stream=True
     ):
@@ -213,13 +224,19 @@ def main() -> None:  # noqa: PLR0915 - one measurement, read top to bottom
         sys.executable, __file__, "raw-once", package,
         json.dumps(options.__dict__), json.dumps(prompts[question]), str(max_tokens),
     ]  # fmt: skip
+    # The raw process loads the CPU kernels the app chose, by itself (no app code imported).
+    kernels = inprocess.cpu_library(
+        Path(importlib.import_module("llama_cpp").__file__ or "").parent / "lib",
+        str(params.get("cpu_backend") or "auto"),
+    )
+    raw_env = {**os.environ, "GGML_BACKEND_PATH": str(kernels)}
     cli: list[dict[str, Any]] = []
     raw_cli: list[dict[str, Any]] = []
     for round_number in range(max(rounds // 2, 2)):
         in_turn(
             round_number,
             lambda: cli.append(timed_output(cli_command, dict(os.environ), text)),
-            lambda: raw_cli.append(timed_output(raw_command, dict(os.environ), text)),
+            lambda: raw_cli.append(timed_output(raw_command, raw_env, text)),
         )
     same_text = all(
         a["text"] == r["text"] for a, r in zip(api, raw, strict=True) if a["q"] == r["q"]

@@ -52,7 +52,6 @@ def main(
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
     for feature in FEATURES:
         start: Callable[[], None] | None = getattr(feature, "start", None)
         if start is not None:

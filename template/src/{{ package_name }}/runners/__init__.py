@@ -1,8 +1,12 @@
 """Runners: where models run. One module per runner, found by name (`MODEL_RUNNER`).
 
-A runner module knows what LiteLLM does not: how to tell that its server is up and has the
-models (`health`), what to tell someone whose runner is down (`hint`), and any one-time setup
-before the first call (`prepare`). Adding a runner is adding a module and its llm.yaml entries.
+A runner module is a complete plug-in: how to tell that its server is up and has the models
+(`health`), what to tell someone whose runner is down (`hint`), any one-time setup before
+LiteLLM's first call (`prepare`), and, when it has them, the fields of its llm.yaml entries
+(`Info` for `model_info`, `Params` for `litellm_params`), how its models are pulled (`pull`) and
+listed (`files`), and the calls themselves when it runs models in this process (`stream`,
+`embed`: no LiteLLM in between). Adding a runner is adding a module and its llm.yaml entries
+(docs/runners.md).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..llm import Deployment
+    from ..llm.config import Deployment
 
 PROBE_SECONDS = 5.0
 
