@@ -182,10 +182,10 @@ def run_failing(project: Path, env: dict[str, str], *args: str) -> CompletedProc
     )
 
 
-# Generate with the wheel as the app loads it (runners/inprocess.py picks the CPU variant).
+# Generate with the wheel as the app loads it (llm/runners/inprocess.py picks the CPU variant).
 GENERATE = """
 import json, sys
-from my_rag_app.runners import inprocess
+from my_rag_app.llm.runners import inprocess
 variant = inprocess.load_backends(sys.argv[2] or "auto")
 from llama_cpp import Llama
 llama = Llama(sys.argv[1], n_ctx=256, n_threads=2, verbose=False)

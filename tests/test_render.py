@@ -67,12 +67,12 @@ GENERATED = {".copier-answers.yml", "uv.lock"}
 # What each optional feature owns: these exist exactly when it is chosen (an independent spec of
 # the file names' conditions, which listing() checks mechanically below).
 FEATURE_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "src/{pkg}/runners/inprocess.py": lambda a: "inprocess" in a["runners"],
-    "src/{pkg}/runners/llamacpp.py": lambda a: "llamacpp" in a["runners"],
-    "src/{pkg}/runners/ollama.py": lambda a: "ollama" in a["runners"],
-    "src/{pkg}/runners/vllm.py": lambda a: "vllm" in a["runners"],
-    "src/{pkg}/runners/hosted.py": lambda a: "hosted" in a["runners"],
-    "src/{pkg}/runners/_gguf.py": lambda a: bool({"inprocess", "llamacpp"} & set(a["runners"])),
+    "src/{pkg}/llm/runners/inprocess.py": lambda a: "inprocess" in a["runners"],
+    "src/{pkg}/llm/runners/llamacpp.py": lambda a: "llamacpp" in a["runners"],
+    "src/{pkg}/llm/runners/ollama.py": lambda a: "ollama" in a["runners"],
+    "src/{pkg}/llm/runners/vllm.py": lambda a: "vllm" in a["runners"],
+    "src/{pkg}/llm/runners/hosted.py": lambda a: "hosted" in a["runners"],
+    "src/{pkg}/llm/runners/_gguf.py": lambda a: bool({"inprocess", "llamacpp"} & set(a["runners"])),
     "make/models.mk": lambda a: bool({"inprocess", "llamacpp", "ollama"} & set(a["runners"])),
     "tests/test_inprocess.py": lambda a: "inprocess" in a["runners"],
     "tests/test_llamacpp.py": lambda a: "llamacpp" in a["runners"],

@@ -198,7 +198,7 @@ def assert_kept_what_the_release_shipped(
         assert answers[feature] is True, feature
     files = listing(project)
     for runner in ("inprocess", "llamacpp", "ollama", "hosted"):
-        assert f"src/{package}/runners/{runner}.py" in files
+        assert f"src/{package}/llm/runners/{runner}.py" in files
     assert f"src/{package}/settings.py" not in files  # the old layout went with the update
     assert f"src/{package}/gateway.py" not in files
     env_file = (project / ".env").read_text(encoding="utf-8")

@@ -158,7 +158,7 @@ def main() -> None:  # noqa: PLR0915 - one measurement, read top to bottom
     store_module = importlib.import_module(f"{package}.store")
     retrieval = importlib.import_module(f"{package}.retrieval")
     rag_module = importlib.import_module(f"{package}.rag")
-    inprocess = importlib.import_module(f"{package}.runners.inprocess")
+    inprocess = importlib.import_module(f"{package}.llm.runners.inprocess")
 
     settings = config.load_settings()
     gateway = llm.Gateway(settings)

@@ -59,7 +59,7 @@ def main() -> None:  # noqa: PLR0915 - one measurement, read top to bottom
     loaders = importlib.import_module(f"{package}.ingest.loaders")
     sqlite_module = importlib.import_module(f"{package}.store.sqlite")
     llm = importlib.import_module(f"{package}.llm")
-    inprocess = importlib.import_module(f"{package}.runners.inprocess")
+    inprocess = importlib.import_module(f"{package}.llm.runners.inprocess")
 
     settings = config.load_settings()
     chunker = chunking.Chunker(

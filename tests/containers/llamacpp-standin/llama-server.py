@@ -22,7 +22,7 @@ from llama_cpp.server.settings import ModelSettings, ServerSettings
 def load_cpu_backend() -> None:
     """The portable wheel loads no CPU backend by itself: load the best one for this CPU.
 
-    As the generated app does (runners/gguf.py), minus the AMX variant that crashes on VMs.
+    As the generated app does (llm/runners/gguf.py), minus the AMX variant that crashes on VMs.
     """
     lib = native._lib  # libllama; its handle also resolves libggml's symbols
     lib.ggml_backend_reg_count.restype = ctypes.c_size_t

@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from .. import legacy, runners, tracing
+from .. import legacy, tracing
+from . import runners
 from ..errors import ConfigError
 from .config import RunnerInfo, address, check_set, load_config
 from .translate import Explainer, import_litellm, log_failed_deployments
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from litellm.router import Router
 
     from ..config import Settings
-    from ..runners import Health
+    from .runners import Health
     from .config import Deployment, DeploymentInfo, LlmConfig
 
 logger = logging.getLogger(__name__)

@@ -18,12 +18,12 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ..llm.config import Deployment
+    from ..config import Deployment
 
 PROBE_SECONDS = 5.0
 
