@@ -9,6 +9,7 @@ the real test models (tests/models.py), Chromium and Postgres.
 from __future__ import annotations
 
 import re
+import tomllib
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -231,6 +232,22 @@ def check_leanness(project: Path, answers: dict[str, Any], package: str) -> None
     for name in (name for name, rendered in expected.items() if rendered):
         text = (project / name).read_text(encoding="utf-8", errors="replace")
         assert not LEFTOVER_JINJA.search(text), f"leftover Jinja in {name}"
+    check_layers(project, package)
+
+
+def check_layers(project: Path, package: str) -> None:
+    """Every module of the template has its place in the layers contract. The project's contract
+    is not exhaustive, so a team's own module is checked for cycles without having to be placed;
+    this check keeps the template's own modules placed."""
+    config = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    layers = config["tool"]["importlinter"]["contracts"][0]["layers"]
+    placed = {name.strip() for layer in layers for name in layer.split("|")}
+    modules = {
+        path.stem if path.is_file() else path.name
+        for path in (project / "src" / package).iterdir()
+        if path.suffix == ".py" or (path / "__init__.py").is_file()
+    }
+    assert modules - {"__init__"} == placed, "modules and layers differ"
 
 
 @pytest.mark.slow
