@@ -85,5 +85,3 @@ def read_capped(path: Path, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise LoadError(f"larger than the {max_bytes // 1_000_000} MB cap (RAG_MAX_DOCUMENT_MB)")
     return data
-
-

@@ -77,5 +77,3 @@ def markdown(html: str) -> str:
         escape_misc=False,
     )
     return _BLANK_LINES.sub("\n\n", converter.convert_soup(soup))
-
-

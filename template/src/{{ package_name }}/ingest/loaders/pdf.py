@@ -19,5 +19,3 @@ def convert(data: bytes, _max_bytes: int) -> str:
         raise LoadError(f"more than {MAX_PDF_PAGES} pages")
     pages = [(page.extract_text() or "").strip() for page in reader.pages]
     return "\n\n".join(f"## Page {n}\n\n{text}" for n, text in enumerate(pages, 1) if text)
-
-
