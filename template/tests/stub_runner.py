@@ -28,3 +28,12 @@ def health(deployments: Sequence[Any]) -> Any:
 
 def hint() -> str:
     return "start the stub server"
+
+
+def stub_names_gguf_files(monkeypatch: Any, gguf: Any) -> None:
+    """For one test: the stub's deployments name GGUF files (`model_info.model_path`), listed as
+    the app's GGUF runners list them (`gguf`: its `llm.runners._gguf`)."""
+    import sys  # noqa: PLC0415
+
+    monkeypatch.setattr(sys.modules[__name__], "Info", gguf.GgufInfo, raising=False)
+    monkeypatch.setattr(sys.modules[__name__], "files", gguf.files, raising=False)
