@@ -59,7 +59,7 @@ class _Where:
     def error(
         self, exc: ValidationError, prefix: Sequence[str | int], *schemas: type[BaseModel]
     ) -> ConfigError:
-        """The first problem: its line, the key, what is wrong, and a close name for a typo."""
+        """Every problem: its line, the key, what is wrong, and a close name for a typo."""
         known = _field_names(*schemas, LlmConfig, Deployment, DeploymentInfo)
         problems = []
         for err in exc.errors():
