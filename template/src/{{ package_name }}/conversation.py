@@ -94,8 +94,12 @@ def standalone(model: ChatModel, question: str, history: Sequence[Turn]) -> str:
         rewrite = _usable(text, question)
         by = "model"
         if rewrite is None:
-            previous = next((t.content for t in reversed(history) if t.role == "user"), "")
-            rewrite, by = " ".join(f"{previous} {question}".split()), "previous question"
+            previous = " ".join(
+                next((t.content for t in reversed(history) if t.role == "user"), "").split()
+            )
+            if previous and not previous.endswith((".", "?", "!")):
+                previous += "."
+            rewrite, by = f"{previous} {question}".strip(), "previous question"
         span.update({"rag.rewrite": rewrite, "rag.rewrite.by": by})
         return rewrite
 
