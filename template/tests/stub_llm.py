@@ -3,8 +3,9 @@
 The app reaches it through LiteLLM exactly as it reaches a llama.cpp server or a provider, so
 the tests run the app's own code for real, in seconds, without a model. Answers are
 deterministic: the first sentence of source [1], cited (a follow-up to rewrite: the previous
-question and the follow-up in one). Embeddings are bags of hashed words, so
-texts that share words are similar. It records what it was sent, and can be made to fail.
+question and the follow-up in one). Embeddings are bags of hashed words, so texts that share
+words are similar. It records what it was sent, and can be made to fail or to take its time
+over a chat.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import math
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -81,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.embeddings(body)
         elif self.path.endswith("/chat/completions"):
             self.stub.chats.append(body["messages"])
+            time.sleep(self.stub.delay)
             self.chat(body)
         else:
             self.send(404, {"error": "not found"})
@@ -125,6 +128,7 @@ class StubLLM:
     embedded: list[str] = field(default_factory=list)
     fail_with: int | None = None
     fail_body: str = ""
+    delay: float = 0.0  # seconds before a chat is answered
     url: str = ""
     server: ThreadingHTTPServer | None = None
 

@@ -1,4 +1,5 @@
-"""`ask` one question, or `chat`: answers with their sources and what they cost."""
+"""`ask` one question, or `chat` (a conversation: follow-ups are answered in its context):
+answers with their sources and what they cost."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from rich.table import Table
 from .common import INTERRUPTED, App, console, errors, handled
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
 
+    from ..conversation import Turn
     from ..rag import Answer, Rag
 
 
@@ -35,6 +37,7 @@ def waiting(*, show: bool) -> Iterator[Callable[[str], None]]:
     def say(what: str) -> None:
         if what:
             status.update(f"[dim]{what}[/]")
+            status.start()
         else:
             status.stop()
 
@@ -45,14 +48,20 @@ def waiting(*, show: bool) -> Iterator[Callable[[str], None]]:
 
 
 def answer_stream(
-    rag: Rag, question: str, top_k: int | None, *, show: bool
+    rag: Rag, question: str, top_k: int | None, *, show: bool, history: Sequence[Turn] = ()
 ) -> Iterator[str | Answer]:
-    """The answer's text as it comes, then the `Answer`; a spinner until the first token."""
+    """The answer's text as it comes, then the `Answer`; a spinner until the first token, and
+    (when `show`) the question searched for, dimmed, when a follow-up was rewritten."""
     from ..rag import Retrieved
 
     with waiting(show=show) as say:
-        for item in rag.stream(question, top_k):
+        for item in rag.stream(question, top_k, history=history):
             if isinstance(item, Retrieved):
+                if show and item.rewritten_question:
+                    say("")
+                    console.print(
+                        f"[dim]searched for: {escape(item.rewritten_question)}[/]", highlight=False
+                    )
                 say("waiting for the model (loaded on first use)…")
             else:
                 say("")
@@ -115,13 +124,19 @@ def print_answer(answer: Answer, *, text: bool = True) -> None:
 def chat(
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=50)] = None,
 ) -> None:
-    """Ask one question after another (answers stream in); exit, Ctrl-D or Ctrl-C leaves."""
+    """A conversation: ask one question after another (answers stream in, follow-ups are
+    understood in context); /new starts over; exit, Ctrl-D or Ctrl-C leaves."""
+    from ..conversation import MAX_TURN_CHARS, Turn, bounded
     from ..errors import AppError
     from ..rag import Answer
 
     with handled(), App.open() as ctx:
         rag = ctx.rag()
-        console.print("[dim]Ask about your documents. Type exit or press Ctrl-D to leave.[/]")
+        history: list[Turn] = []
+        console.print(
+            "[dim]Ask about your documents; follow-ups are answered in context. "
+            "Type /new to start a new conversation, exit or Ctrl-D to leave.[/]"
+        )
         try:
             while True:
                 try:
@@ -132,11 +147,18 @@ def chat(
                     return
                 if not question:
                     continue
+                if question.lower() == "/new":
+                    history = []
+                    console.print("[dim]New conversation.[/]")
+                    continue
                 try:
-                    for item in answer_stream(rag, question, top_k, show=True):
+                    for item in answer_stream(rag, question, top_k, show=True, history=history):
                         if isinstance(item, Answer):
                             console.print()
                             print_answer(item, text=False)
+                            asked = Turn(role="user", content=question[:MAX_TURN_CHARS])
+                            said = Turn(role="assistant", content=item.answer[:MAX_TURN_CHARS])
+                            history = bounded([*history, asked, said], ctx.settings.retrieval)
                         else:
                             console.print(item, end="", highlight=False, markup=False)
                 except AppError as exc:

@@ -1,6 +1,7 @@
-// The chat page: each question streams its answer (Server-Sent Events over POST /v1/ask),
-// then shows the sources (open one to read the cited chunk) and asks for feedback. Every bit
-// of text from the server is set with textContent: documents and answers are never HTML.
+// The chat page: each question streams its answer (Server-Sent Events over POST /v1/ask) with
+// the conversation so far (so a follow-up is understood), then shows the sources (open one to
+// read the cited chunk) and asks for feedback. Every bit of text from the server is set with
+// textContent: documents and answers are never HTML.
 "use strict";
 
 const form = document.getElementById("ask-form");
@@ -8,7 +9,12 @@ const input = document.getElementById("question");
 const conversation = document.getElementById("conversation");
 const errorBox = document.getElementById("error");
 const dialog = document.getElementById("chunk");
+const stopButton = document.getElementById("stop-button");
+const MAX_HISTORY = 20; // turns sent (the server keeps fewer: RAG_HISTORY_TURNS and _TOKENS)
+const TURN_CHARS = 8000;
 let streaming = null; // { controller, turn } while an answer is arriving
+let history = []; // the answered turns so far: { role: "user" | "assistant", content }
+let conversationId = null; // the server's id for this conversation, when it keeps them
 
 function headers(extra = {}) {
   const key = sessionStorage.getItem("apiKey");
@@ -22,6 +28,7 @@ function sendFeedback(turn, body, beacon = false) {
     question: turn.question,
     answer: turn.answer ? turn.answer.answer : turn.node.querySelector(".text").textContent,
     sources: turn.answer ? turn.answer.sources.filter((s) => s.cited).map((s) => s.path) : [],
+    history: turn.history,
     ...body,
   };
   if (beacon) {
@@ -49,6 +56,11 @@ async function openSource(turn, source) {
 
 function render(turn, answer, final = true) {
   const node = turn.node;
+  if (answer.rewritten_question) {
+    const rewritten = node.querySelector(".rewritten");
+    rewritten.textContent = `searched for: ${answer.rewritten_question}`;
+    rewritten.hidden = false;
+  }
   if (final) node.querySelector(".text").textContent = answer.answer;
   const list = node.querySelector(".sources");
   list.replaceChildren();
@@ -102,34 +114,58 @@ function showError(message) {
   errorBox.hidden = false;
 }
 
+function stop(signal = "abandoned") { // the answer arriving is not wanted any more
+  if (!streaming) return;
+  streaming.controller.abort();
+  sendFeedback(streaming.turn, { signals: [signal] }).catch(() => {});
+  streaming.turn.node.querySelector(".meta").textContent = "stopped";
+  done(streaming.turn);
+}
+
+function done(turn) { // the turn gets no more tokens: the page is ready for the next question
+  turn.node.querySelector(".thinking").hidden = true;
+  if (streaming && streaming.turn === turn) { streaming = null; stopButton.hidden = true; }
+}
+
+function newConversation() {
+  stop();
+  history = [];
+  conversationId = null;
+  conversation.replaceChildren();
+  errorBox.hidden = true;
+  input.focus();
+}
+
 async function ask(question) {
-  if (streaming) { // a new question while one streams: the old one was abandoned
-    streaming.controller.abort();
-    sendFeedback(streaming.turn, { signals: ["abandoned"] }).catch(() => {});
-  }
+  stop(); // a new question while one streams: the old one was abandoned
   errorBox.hidden = true;
   const node = document.getElementById("turn").content.firstElementChild.cloneNode(true);
   node.querySelector(".question").textContent = question;
   conversation.append(node);
-  const turn = { node, question, traceId: null, answer: null };
+  const sent = history.slice(-MAX_HISTORY).map((t) => ({ role: t.role, content: t.content.slice(0, TURN_CHARS) }));
+  const turn = { node, question, traceId: null, answer: null, history: sent };
   const text = node.querySelector(".text");
   const controller = new AbortController();
   streaming = { controller, turn };
+  stopButton.hidden = false;
+  const body = { question, history: sent };
+  if (conversationId) body.conversation_id = conversationId;
   try {
     const response = await fetch("/v1/ask", {
       method: "POST", signal: controller.signal,
       headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
-      body: JSON.stringify({ question }),
+      body: JSON.stringify(body),
     });
     if (response.status === 401) { // asked once a session: the key is kept in sessionStorage
       sessionStorage.removeItem("apiKey"); // a key that was revoked is asked for again
       const key = prompt("This server needs an API key (its owner makes one with `keys create`):");
-      if (key) { sessionStorage.setItem("apiKey", key.trim()); node.remove(); streaming = null; return ask(question); }
+      if (key) { sessionStorage.setItem("apiKey", key.trim()); node.remove(); done(turn); return ask(question); }
     }
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
       throw new Error(typeof body.detail === "string" ? body.detail : `HTTP ${response.status}`);
     }
+    conversationId = response.headers.get("X-Conversation-Id") || conversationId;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
@@ -143,15 +179,20 @@ async function ask(question) {
         const event = /^event: (.*)$/m.exec(block)?.[1];
         const data = JSON.parse(block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n") || "null");
         if (event === "sources") { turn.traceId = data.trace_id; render(turn, data, false); }
-        else if (event === "token") text.textContent += data;
-        else if (event === "answer") { turn.answer = data; render(turn, data); wireFeedback(turn); }
+        else if (event === "token") { node.querySelector(".thinking").hidden = true; text.textContent += data; }
+        else if (event === "answer") {
+          turn.answer = data;
+          render(turn, data);
+          wireFeedback(turn);
+          history.push({ role: "user", content: question }, { role: "assistant", content: data.answer });
+        }
         else if (event === "error") throw new Error(data.detail);
       }
     }
   } catch (error) {
     if (error.name !== "AbortError") { showError(error); node.querySelector(".meta").textContent = "failed"; }
   } finally {
-    if (streaming && streaming.turn === turn) streaming = null;
+    done(turn);
   }
 }
 
@@ -162,6 +203,8 @@ form.addEventListener("submit", (event) => {
   input.value = "";
   ask(question);
 });
+stopButton.addEventListener("click", () => { stop(); input.focus(); });
+document.getElementById("new-conversation").addEventListener("click", newConversation);
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
 });
