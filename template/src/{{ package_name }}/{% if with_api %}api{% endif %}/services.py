@@ -1,6 +1,6 @@
 """What the routes share, opened once in the app's lifespan: the index, the model gateway, the
-RAG pipeline, API keys, limits and feedback; and the readiness checks, run in a thread of their
-own so a probe never waits on a model."""
+RAG pipeline, API keys, limits, feedback and the kept conversations; and the readiness checks,
+run in a thread of their own so a probe never waits on a model."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from fastapi import HTTPException
 from pydantic import BaseModel
 
-from .. import APP_NAME, feedback
+from .. import APP_NAME, conversations, feedback
 from ..config import Settings, load
+from ..conversation import MAX_TURN_CHARS, Turn, bounded
 from ..errors import AppError
 from ..llm import Gateway
 from ..rag import Rag
@@ -24,7 +25,11 @@ from . import keys
 from .limits import RETRY_SECONDS, Limits, LimitSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..conversations import ConversationStore
     from ..feedback import FeedbackStore
+    from ..rag import Answer
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +67,8 @@ class Services:
         self._probes = ThreadPoolExecutor(1, thread_name_prefix="readiness")
         self._feedback: FeedbackStore | None = None
         self._feedback_lock = threading.Lock()
+        self._conversations: ConversationStore | None = None
+        self._keep = load(conversations.ConversationSettings, settings.secrets_dir).keep_days > 0
         key_settings = load(keys.KeySettings, settings.secrets_dir)
         self.keys = keys.KeyStore(key_settings.keys_path)
         self.keys_required = keys.required(key_settings, host)
@@ -153,9 +160,61 @@ class Services:
                 self._feedback = feedback.open_store(self.settings)
             return self._feedback
 
+    def conversations(self) -> ConversationStore | None:
+        """The kept conversations, opened on first use; None when they are off."""
+        with self._feedback_lock:
+            if self._conversations is None and self._keep:
+                self._conversations = conversations.open_store(self.settings)
+            return self._conversations
+
+    def conversation(
+        self, who: str, asked: str | None, history: Sequence[Turn]
+    ) -> tuple[str | None, list[Turn]]:
+        """The conversation a question belongs to and the history to answer it with: the id
+        asked for (a new one when none is; None when conversations are off), and the history
+        as sent, else the conversation's kept turns (bounded). Another caller's id is a 404."""
+        kept = self.conversations()
+        if asked is None:
+            return (None if kept is None else conversations.new_id()), list(history)
+        found = None if kept is None else kept.get(who, asked)
+        if found is None:
+            raise HTTPException(
+                404,
+                detail="no such conversation (it may have expired, or this server keeps none): "
+                "leave conversation_id out to start one, or send the history",
+            )
+        if history:
+            return asked, list(history)
+        turns = [
+            turn
+            for item in found.items
+            for turn in (
+                Turn(role="user", content=item.question[:MAX_TURN_CHARS]),
+                Turn(role="assistant", content=item.answer[:MAX_TURN_CHARS]),
+            )
+        ]
+        return asked, bounded(turns, self.settings.retrieval)
+
+    def keep(self, who: str, conversation_id: str | None, question: str, answer: Answer) -> None:
+        """Keep a question and its answer in the caller's conversation (when they are kept)."""
+        kept = self.conversations()
+        if kept is None or conversation_id is None:
+            return
+        sources = [s.path + (f" > {s.heading}" if s.heading else "") for s in answer.sources]
+        turn = conversations.KeptTurn(
+            question=question,
+            answer=answer.answer,
+            rewritten_question=answer.rewritten_question,
+            trace_id=answer.trace_id,
+            sources=sources,
+        )
+        kept.add(who, conversation_id, turn)
+
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
         if self._feedback is not None:
             self._feedback.close()
+        if self._conversations is not None:
+            self._conversations.close()
         self._probes.shutdown(wait=False, cancel_futures=True)
