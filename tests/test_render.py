@@ -154,6 +154,7 @@ FEATURE_SETTINGS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "API_PORT": lambda a: a["with_api"],
     "API_REQUIRE_KEY": lambda a: a["with_api"],
     "API_MAX_BODY_KB": lambda a: a["with_api"],
+    "CONVERSATIONS_KEEP_DAYS": lambda a: a["with_api"],
     "TRACE_PATH": lambda a: a["with_tracing"],
     "EVAL_CASES": lambda a: a["with_evals"],
 }
