@@ -39,6 +39,7 @@ _CONTINUES = re.compile(
     r"^\s*(?:and|or|but|so|also|then|what about|how about|why not)\b", re.IGNORECASE
 )
 _MIN_TERMS = 3
+_MIN_STEM = 3
 _LABEL = re.compile(r"^(?:standalone|rewritten|follow-up)?\s*question\s*:\s*", re.IGNORECASE)
 
 
@@ -91,7 +92,7 @@ def standalone(model: ChatModel, question: str, history: Sequence[Turn]) -> str:
         ):
             if isinstance(item, str):
                 text += item
-        rewrite = _usable(text, question)
+        rewrite = _usable(text, question, history)
         by = "model"
         if rewrite is None:
             previous = " ".join(
@@ -104,9 +105,10 @@ def standalone(model: ChatModel, question: str, history: Sequence[Turn]) -> str:
         return rewrite
 
 
-def _usable(text: str, question: str) -> str | None:
+def _usable(text: str, question: str, history: Sequence[Turn]) -> str | None:
     """The model's rewrite when it looks like one: a single line asking about this question's
-    subject, not an answer, not the question repeated."""
+    subject, in the conversation's words (a word from nowhere is made up), not an answer, not
+    the question repeated."""
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
     line = _LABEL.sub("", line.strip("\"'` ")).strip()
     if not line or len(line) > 4 * len(question) + 200:
@@ -116,6 +118,19 @@ def _usable(text: str, question: str) -> str | None:
     if " ".join(line.lower().split()) == " ".join(question.lower().split()):
         return None
     own = set(search_terms(question))
-    if own and not own & set(search_terms(line)):
+    terms = set(search_terms(line))
+    if own and not own & terms:
         return None  # it lost what was asked
+    said = {_stem(term) for turn in history for term in search_terms(turn.content)}
+    if any(_stem(term) not in said | {_stem(t) for t in own} for term in terms):
+        return None  # it made something up
     return line
+
+
+def _stem(term: str) -> str:
+    """A word without its ending, at most five letters: "ports" is "port", "reimbursed" and
+    "reimburses" are one word here."""
+    for ending in ("ing", "ed", "es", "s"):
+        if term.endswith(ending) and len(term) - len(ending) >= _MIN_STEM:
+            return term[: -len(ending)][:5]
+    return term[:5]
