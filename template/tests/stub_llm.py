@@ -2,7 +2,8 @@
 
 The app reaches it through LiteLLM exactly as it reaches a llama.cpp server or a provider, so
 the tests run the app's own code for real, in seconds, without a model. Answers are
-deterministic: the first sentence of source [1], cited. Embeddings are bags of hashed words, so
+deterministic: the first sentence of source [1], cited (a follow-up to rewrite: the previous
+question and the follow-up in one). Embeddings are bags of hashed words, so
 texts that share words are similar. It records what it was sent, and can be made to fail.
 """
 
@@ -38,6 +39,11 @@ def reply(messages: list[dict[str, str]]) -> str:
         claim = re.sub(r"\s*\[\d+\]", "", answer).strip()
         supported = claim in passages or "could not find" in claim
         return f"VERDICT: {'yes' if supported else 'no'}. Checked against the passages."
+    if messages and "follow-up question" in messages[0]["content"]:
+        # A rewrite: the previous question and the follow-up, in one question.
+        conversation, _, follow_up = messages[-1]["content"].rpartition("\n\nFollow-up: ")
+        previous = [line[6:] for line in conversation.splitlines() if line.startswith("User: ")]
+        return f"{previous[-1].rstrip('?')}: {follow_up}" if previous else follow_up
     found = _SOURCE.findall(messages[-1]["content"]) if messages else []
     if not found:
         return "I could not find this in the documents."

@@ -272,6 +272,18 @@ def report(results: dict[str, Any]) -> str:  # noqa: C901 - one table, in order
             f"{raw_first:.2f} s raw llama-cpp-python, fresh process",
             f"+{cli_first - raw_first:.2f} s ({cli_first / raw_first:.1f}x)",
         )
+        pairs = gen.get("followups") or []
+        if pairs:
+            first_ms = median([p["first"]["ttft_ms"] for p in pairs])
+            follow_ms = median([p["followup"]["ttft_ms"] for p in pairs])
+            rewritten = pairs[-1]["followup"]["rewritten"]
+            row(
+                f"time to first token of a follow-up, API streamed ({len(pairs)} pairs; searched "
+                f"for as {rewritten!r})",
+                f"{follow_ms:.0f} ms",
+                f"{first_ms:.0f} ms a first question",
+                f"+{follow_ms - first_ms:.0f} ms ({follow_ms / first_ms:.2f}x)",
+            )
         if not gen["same_text"]:
             lines.append("| (the app's and raw answers differed in text) | | | |")
     for name, label in (("retrieval", "SQLite"), ("pgvector", "pgvector")):

@@ -35,6 +35,8 @@ QUESTIONS = [
     "Describe in detail how visitors are welcomed and what they must do.",
 ]
 WARM_UP = "What port does the staging server use?"
+FIRST = "When is the deploy freeze?"
+FOLLOW_UP = "What is still allowed then?"
 
 
 def decode_rate(tokens: int, first: float, last: float) -> float | None:
@@ -49,7 +51,7 @@ class Recorder:
         self.generation = generation
         self.messages: list[dict[str, str]] = []
 
-    def stream(self, messages: Any) -> Any:  # noqa: ANN401 - the project's types
+    def stream(self, messages: Any, **_: Any) -> Any:  # noqa: ANN401 - the project's types
         self.messages = [dict(m) for m in messages]
         yield self.generation(text="-", model=self.chat_model)
 
@@ -74,14 +76,18 @@ def raw_stream(llama: Any, messages: list[dict[str, str]], max_tokens: int) -> d
     }
 
 
-def api_stream(client: Any, url: str, question: str) -> dict[str, Any]:  # noqa: ANN401 - httpx
+def api_stream(
+    client: Any,  # noqa: ANN401 - httpx
+    url: str,
+    question: str,
+    history: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     first = last = 0.0
     answer: dict[str, Any] = {}
     event = ""
-    with client.stream(
-        "POST", url, json={"question": question}, headers={"Accept": "text/event-stream"}
-    ) as response:
+    body = {"question": question, "history": history or []}
+    with client.stream("POST", url, json=body, headers={"Accept": "text/event-stream"}) as response:
         response.raise_for_status()
         for line in response.iter_lines():
             if line.startswith("event:"):
@@ -97,6 +103,7 @@ def api_stream(client: Any, url: str, question: str) -> dict[str, Any]:  # noqa:
         "tokens": tokens,
         "tok_s": decode_rate(tokens, first, last),
         "text": answer["answer"],
+        "rewritten": answer.get("rewritten_question"),
     }
 
 
@@ -193,6 +200,7 @@ def main() -> None:  # noqa: PLR0915 - one measurement, read top to bottom
     url = f"http://127.0.0.1:{port}/v1/ask"
     raw: list[dict[str, Any]] = []
     api: list[dict[str, Any]] = []
+    followups: list[dict[str, Any]] = []
 
     def measure_raw(question: str) -> None:
         raw.append({"q": question, **raw_stream(llama, prompts[question], max_tokens)})
@@ -211,6 +219,15 @@ def main() -> None:  # noqa: PLR0915 - one measurement, read top to bottom
                         functools.partial(measure_raw, question),
                         functools.partial(measure_api, question),
                     )
+            # A follow-up against a first question: what rewriting it costs.
+            for _ in range(rounds):
+                first_question = api_stream(client, url, FIRST)
+                history = [
+                    {"role": "user", "content": FIRST},
+                    {"role": "assistant", "content": first_question["text"]},
+                ]
+                follow_up = api_stream(client, url, FOLLOW_UP, history)
+                followups.append({"first": first_question, "followup": follow_up})
     finally:
         stop(server)
 
@@ -252,6 +269,7 @@ def main() -> None:  # noqa: PLR0915 - one measurement, read top to bottom
             "raw_cli": raw_cli,
             "cli_tokens": tokens,
             "same_text": same_text,
+            "followups": followups,
         }
     )
 

@@ -72,6 +72,9 @@ class RetrievalSettings(Group):
     rrf_k: int = Field(default=60, ge=1)
     context_tokens: int = Field(default=1500, ge=64)
     max_question_chars: int = Field(default=2000, ge=16)
+    history_turns: int = Field(default=6, ge=0, le=50)
+    history_tokens: int = Field(default=1000, ge=0)
+    rewrite: bool = True
 
 
 G = TypeVar("G", bound=Group)

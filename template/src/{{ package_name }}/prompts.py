@@ -1,4 +1,5 @@
-"""The chat prompt: the question, and the sources framed as data, never as instructions.
+"""The chat prompts: a question with its sources framed as data, never as instructions; and a
+follow-up to rewrite into a standalone question.
 
 Documents are untrusted: anyone who can put a file in the corpus can write "ignore your
 instructions". The system prompt says so; each source is fenced in a `<source>` element whose
@@ -67,6 +68,42 @@ def messages(question: str, sources: Sequence[Source]) -> list[dict[str, str]]:
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": f"Sources:\n\n{blocks}\n\nQuestion: {_defuse(question)}"},
     ]
+
+
+REWRITE = (
+    "You rewrite a follow-up question into a standalone question that can be understood "
+    "without the conversation. Replace words like it, they, that and there with what they "
+    "refer to. Reply with the rewritten question only, on one line. Never answer it."
+)
+# One worked example: small models follow an example far better than an instruction.
+_REWRITE_EXAMPLE = [
+    {
+        "role": "user",
+        "content": "Conversation:\nUser: Where is the Berlin office?\nAssistant: It is at "
+        "Alexanderplatz 1 [1].\n\nFollow-up: when does it open?",
+    },
+    {"role": "assistant", "content": "When does the Berlin office open?"},
+]
+_CITED = re.compile(r"\s*\[\d+\]")
+
+
+def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """The chat messages asking for `question` to be rewritten to stand alone; `history` is
+    the conversation before it as (role, text), oldest first."""
+    lines = "\n".join(
+        f"{'User' if role == 'user' else 'Assistant'}: {_flat(_CITED.sub('', text))}"
+        for role, text in history
+    )
+    return [
+        {"role": "system", "content": REWRITE},
+        *_REWRITE_EXAMPLE,
+        {"role": "user", "content": f"Conversation:\n{lines}\n\nFollow-up: {_flat(question)}"},
+    ]
+
+
+def _flat(text: str) -> str:
+    """One line: a turn cannot pass for another one, or for the follow-up."""
+    return " ".join(text.split()).replace("Follow-up:", "Follow-up (quoted):")
 
 
 def _defuse(text: str) -> str:

@@ -1,10 +1,11 @@
 """Answer a question from the indexed documents: retrieve, generate, cite.
 
-When nothing relevant is found, the app says so without calling the model (a model asked to
-answer from nothing invents). Otherwise the sources are numbered, the answer is generated
-(streamed, token by token, to whoever wants it), and its `[n]` citations are mapped back to
-chunks. Small models often cite nothing: then the source holding most of the answer's words is
-marked as an *inferred* citation.
+A follow-up is first rewritten, with the conversation before it, into a question that stands
+alone (`conversation.py`). When nothing relevant is found, the app says so without calling the
+model (a model asked to answer from nothing invents). Otherwise the sources are numbered, the
+answer is generated (streamed, token by token, to whoever wants it), and its `[n]` citations are
+mapped back to chunks. Small models often cite nothing: then the source holding most of the
+answer's words is marked as an *inferred* citation.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field
 
 from . import tracing
+from .conversation import bounded, needs_rewrite, standalone
 from .errors import QuestionError
 from .ingest.chunking import estimate_tokens
 from .prompts import Source, guard, messages
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from .config import RetrievalSettings, Settings
+    from .conversation import Turn
     from .llm import ChatModel, Gateway, Generation
     from .retrieval import Scored
     from .store import Store
@@ -68,12 +71,20 @@ class RetrievalInfo(BaseModel):
     reason: str = Field(default="", description="Why vectors were not used, when they were not.")
 
 
+REWRITTEN = Field(
+    default=None,
+    description="The follow-up rewritten to stand alone, as it was searched for and answered; "
+    "None when the question was used as asked.",
+)
+
+
 class Retrieved(BaseModel):
     """What a streamed answer starts with: its trace id and the sources found for it."""
 
     trace_id: str
     sources: list[SourceRef]
     retrieval: RetrievalInfo
+    rewritten_question: str | None = REWRITTEN
 
 
 class Answer(BaseModel):
@@ -87,6 +98,7 @@ class Answer(BaseModel):
     first_token_ms: float | None = None
     retrieval: RetrievalInfo
     trace_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    rewritten_question: str | None = REWRITTEN
 
 
 class Rag:
@@ -116,18 +128,26 @@ class Rag:
         retriever = Retriever(store, embeddings, settings.retrieval)
         return cls(retriever, chat or gateway, settings.retrieval)
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
+    def ask(
+        self, question: str, top_k: int | None = None, *, history: Sequence[Turn] = ()
+    ) -> Answer:
         """The whole answer at once."""
-        *_, answer = self.stream(question, top_k)
+        *_, answer = self.stream(question, top_k, history=history)
         assert isinstance(answer, Answer)  # noqa: S101 - stream always ends with one
         return answer
 
-    def stream(self, question: str, top_k: int | None = None) -> Iterator[Retrieved | str | Answer]:
-        """`Retrieved` (the sources), the answer's text as it is generated, then the `Answer`."""
+    def stream(
+        self, question: str, top_k: int | None = None, *, history: Sequence[Turn] = ()
+    ) -> Iterator[Retrieved | str | Answer]:
+        """`Retrieved` (the sources), the answer's text as it is generated, then the `Answer`.
+        `history` is the conversation before the question, oldest first."""
         question = self._checked(question)
         started = time.perf_counter()
         with tracing.span("ask", **{"rag.question": question}) as span:
             trace_id = tracing.trace_id()
+            rewritten = self.standalone(question, history)
+            question = rewritten or question
+            span["rag.rewritten_question"] = rewritten or ""
             retrieval = self.retriever.retrieve(question, top_k)
             info = RetrievalInfo(mode=retrieval.mode, reason=retrieval.reason)
             hits = self._fit(retrieval.hits)
@@ -136,11 +156,13 @@ class Rag:
                 trace_id=trace_id,
                 sources=[_ref(n, h, set(), "none") for n, h in enumerate(hits, 1)],
                 retrieval=info,
+                rewritten_question=rewritten,
             )
             if not hits:
                 yield Answer(
                     answer=NO_ANSWER, sources=[], model=None, usage=Usage(),
                     latency_ms=_ms(started), retrieval=info, trace_id=trace_id,
+                    rewritten_question=rewritten,
                 )  # fmt: skip
                 return
             guarded = [guard(hit.chunk.text) for hit in hits]
@@ -172,7 +194,16 @@ class Rag:
                 first_token_ms=generation.first_token_ms,
                 retrieval=info,
                 trace_id=trace_id,
+                rewritten_question=rewritten,
             )
+
+    def standalone(self, question: str, history: Sequence[Turn]) -> str | None:
+        """The follow-up `question` rewritten to stand alone, given the conversation before it
+        (bounded by RAG_HISTORY_*); None when it needs no rewrite or RAG_REWRITE is off."""
+        history = bounded(history, self.settings)
+        if not self.settings.rewrite or not needs_rewrite(question, history):
+            return None
+        return standalone(self.gateway, question, history)
 
     def _checked(self, question: str) -> str:
         question = question.encode("utf-8", "replace").decode("utf-8").strip()  # lone surrogates

@@ -65,7 +65,9 @@ class ChatModel(Protocol):
     @property
     def chat_model(self) -> str: ...
 
-    def stream(self, messages: Sequence[Mapping[str, str]]) -> Iterator[str | Generation]: ...
+    def stream(
+        self, messages: Sequence[Mapping[str, str]], *, max_tokens: int | None = None
+    ) -> Iterator[str | Generation]: ...
 
 
 class Gateway:
@@ -182,11 +184,14 @@ class Gateway:
         assert generation is not None  # noqa: S101 - stream always ends with one
         return generation
 
-    def stream(self, messages: Sequence[Mapping[str, str]]) -> Iterator[str | Generation]:
-        """The answer's text as it is generated, then the finished `Generation`."""
-        model = self.settings.model
+    def stream(
+        self, messages: Sequence[Mapping[str, str]], *, max_tokens: int | None = None
+    ) -> Iterator[str | Generation]:
+        """The answer's text as it is generated, then the finished `Generation`; at most
+        `max_tokens` (LLM_MAX_ANSWER_TOKENS unless given)."""
+        max_tokens = max_tokens or self.settings.model.max_answer_tokens
         with tracing.span(
-            "chat", **_gen_ai("chat", self.chat_model, self.runner, model.max_answer_tokens)
+            "chat", **_gen_ai("chat", self.chat_model, self.runner, max_tokens)
         ) as span:
             started = time.perf_counter()
             first: float | None = None
@@ -195,7 +200,7 @@ class Gateway:
             name = self.chat_model
             deployment = self.chat[0].address
             with self._errors():
-                for text, counts in self._chunks(messages):
+                for text, counts in self._chunks(messages, max_tokens):
                     if counts:
                         usage = counts
                     if text:
@@ -274,7 +279,9 @@ class Gateway:
         picked = [d for d in deployments if d.litellm_params.get("model") == hidden.get("model")]
         return (picked or list(deployments))[0].address
 
-    def _chunks(self, messages: Sequence[Mapping[str, str]]) -> Iterator[tuple[str, Usage | None]]:
+    def _chunks(
+        self, messages: Sequence[Mapping[str, str]], max_tokens: int
+    ) -> Iterator[tuple[str, Usage | None]]:
         """The answer's pieces, from the runner itself or through the Router; the last ones
         carry the token counts."""
         model = self.settings.model
@@ -283,7 +290,7 @@ class Gateway:
             pieces = self.module.stream(  # type: ignore[attr-defined]
                 self.chat[0],
                 [dict(m) for m in messages],
-                max_tokens=model.max_answer_tokens,
+                max_tokens=max_tokens,
                 temperature=model.temperature,
             )
             for piece in cast("Iterable[str | tuple[int, int]]", pieces):
@@ -292,7 +299,7 @@ class Gateway:
         chunks = self.router().completion(
             model="chat",
             messages=[dict(m) for m in messages],
-            max_tokens=model.max_answer_tokens,
+            max_tokens=max_tokens,
             temperature=model.temperature,
             stream=True,
             stream_options={"include_usage": True},

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal, cast
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..conversation import MAX_TURNS, Turn
 from ..errors import ConfigError, problems
 
 if TYPE_CHECKING:
@@ -34,6 +35,11 @@ class Case(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: str = Field(pattern=r"^[\w.-]+$")
+    turns: list[Turn] = Field(
+        default_factory=list,
+        max_length=MAX_TURNS,
+        description="The conversation before the question, oldest first: a follow-up.",
+    )
     question: str = Field(min_length=1)
     label: Literal["answerable", "unanswerable", "injection"] = "answerable"
     expected_facts: list[str] = Field(default_factory=list)

@@ -189,7 +189,12 @@ class ClozeModel:
 
     chat_model = "fake-cloze"
 
-    def stream(self, messages: Sequence[Mapping[str, str]]) -> Iterator[str | Generation]:
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int | None = None,  # noqa: ARG002 - its replies are one question
+    ) -> Iterator[str | Generation]:
         passage = messages[-1]["content"].split("Passage:\n", 1)[-1]
         text = "no question"
         for line in passage.splitlines():

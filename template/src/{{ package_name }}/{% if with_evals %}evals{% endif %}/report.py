@@ -35,6 +35,7 @@ def markdown(data: dict[str, Any]) -> str:
         "| --- | --- | --- |",
         *(f"| {name} | {f[lex]:.2f} | {f[hyb]:.2f} |" for name, lex, hyb in ROWS),
         "",
+        *_followups(f),
         "| figure | value |",
         "| --- | --- |",
         f"| cases passed | {summary['passed']}/{summary['cases']} |",
@@ -52,6 +53,19 @@ def markdown(data: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _followups(f: dict[str, float]) -> list[str]:
+    """The follow-ups' retrieval as asked and as rewritten, when there are follow-ups."""
+    if not f.get("followups"):
+        return []
+    return [
+        f"| follow-ups ({f['followups']:.0f}) | as asked | rewritten |",
+        "| --- | --- | --- |",
+        f"| hit@k | {f['hit_rate_followups_asked']:.2f} | {f['hit_rate_followups']:.2f} |",
+        f"| MRR | {f['mrr_followups_asked']:.2f} | {f['mrr_followups']:.2f} |",
+        "",
+    ]
 
 
 def junit(data: dict[str, Any]) -> bytes:

@@ -1,7 +1,9 @@
 """Run the eval cases through the app, score them, and decide the gates.
 
 Retrieval is measured twice per case, with vectors (hybrid) and with keywords only (lexical),
-so a report shows what the embedding model buys: hit@k and MRR side by side. Answers are scored
+so a report shows what the embedding model buys: hit@k and MRR side by side. A follow-up (a case
+with `turns` before its question) is also searched for as asked, without the conversation, so
+the report shows what rewriting it buys. Answers are scored
 from the strictest test to the most forgiving: the reference word for word (a figure, not a
 gate), expected facts, then patterns; unanswerable questions must be refused; an injection case
 passes when the answer does not say what its planted document tells the model to say. Last, an
@@ -23,7 +25,7 @@ from ..retrieval import Retriever
 from ..store.base import search_terms
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
     from ..llm import ChatModel, Gateway
     from ..rag import Answer, Rag
@@ -53,6 +55,9 @@ class CaseResult:
     faithful: bool | None = None
     rank: int | None = None
     rank_lexical: int | None = None
+    followup: bool = False
+    rank_asked: int | None = None
+    rewritten_question: str | None = None
     latency_ms: float = 0.0
     tokens: int = 0
     notes: list[str] = field(default_factory=list)
@@ -89,7 +94,7 @@ def evaluate(
     results = []
     for case in suite.cases:
         result = CaseResult(case.id, case.label, case.question)
-        answer = rag.ask(case.question, suite.top_k)
+        answer = rag.ask(case.question, suite.top_k, history=case.turns)
         result.answer, result.latency_ms = answer.answer, answer.latency_ms
         result.tokens = answer.usage.prompt_tokens + answer.usage.completion_tokens
         result.answered = answer.model is not None and not REFUSAL.search(answer.answer)
@@ -97,6 +102,10 @@ def evaluate(
         result.rank = _rank([s.path for s in answer.sources], case.expected_sources)
         found = [hit.chunk.source for hit in lexical.retrieve(case.question, suite.top_k).hits]
         result.rank_lexical = _rank(found, case.expected_sources)
+        if case.turns:
+            result.followup, result.rewritten_question = True, answer.rewritten_question
+            asked = rag.retriever.retrieve(case.question, suite.top_k).hits
+            result.rank_asked = _rank([h.chunk.source for h in asked], case.expected_sources)
         result.exact = bool(case.reference) and _norm(answer.answer) == _norm(case.reference or "")
         result.passed = _score(case, result)
         if judge is not None and result.answered:
@@ -166,13 +175,10 @@ def figures(results: Sequence[CaseResult]) -> dict[str, float]:
     return {
         "pass_rate": sum(r.passed for r in results) / max(len(results), 1),
         "hit_rate": _share(r.rank is not None for r in sourced),
-        "mrr": statistics.fmean(1 / r.rank if r.rank else 0.0 for r in sourced) if sourced else 0.0,
+        "mrr": _mrr(r.rank for r in sourced),
         "hit_rate_lexical": _share(r.rank_lexical is not None for r in sourced),
-        "mrr_lexical": statistics.fmean(
-            1 / r.rank_lexical if r.rank_lexical else 0.0 for r in sourced
-        )
-        if sourced
-        else 0.0,
+        "mrr_lexical": _mrr(r.rank_lexical for r in sourced),
+        **_followups([r for r in sourced if r.followup]),
         "precision": precision,
         "recall": recall,
         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
@@ -185,6 +191,25 @@ def figures(results: Sequence[CaseResult]) -> dict[str, float]:
         "latency_p95_ms": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
         "tokens": float(sum(r.tokens for r in results)),
     }
+
+
+def _followups(results: Sequence[CaseResult]) -> dict[str, float]:
+    """hit@k and MRR of follow-ups searched for as asked and as rewritten (none: no figures)."""
+    if not results:
+        return {}
+    return {
+        "followups": float(len(results)),
+        "hit_rate_followups_asked": _share(r.rank_asked is not None for r in results),
+        "hit_rate_followups": _share(r.rank is not None for r in results),
+        "mrr_followups_asked": _mrr(r.rank_asked for r in results),
+        "mrr_followups": _mrr(r.rank for r in results),
+    }
+
+
+def _mrr(ranks: Iterable[int | None]) -> float:
+    """Mean reciprocal rank (a miss counts 0; no ranks: 0)."""
+    values = [1 / rank if rank else 0.0 for rank in ranks]
+    return statistics.fmean(values) if values else 0.0
 
 
 def _share(flags: Iterator[bool] | Any) -> float:  # noqa: ANN401 - any iterable of flags
@@ -288,7 +313,12 @@ class ExtractiveModel:
 
     chat_model = "fake-extractive"
 
-    def stream(self, messages: Sequence[Mapping[str, str]]) -> Iterator[str | Generation]:
+    def stream(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        max_tokens: int | None = None,  # noqa: ARG002 - its replies are one sentence
+    ) -> Iterator[str | Generation]:
         prompt = messages[-1]["content"]
         question = set(search_terms(prompt.rsplit("Question:", 1)[-1]))
         best, best_overlap = NO_ANSWER, 0
