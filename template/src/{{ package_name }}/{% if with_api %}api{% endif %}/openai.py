@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +31,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import APP_NAME
+from ..conversation import MAX_TURN_CHARS, Turn
 from ..errors import AppError
 from ..rag import Answer, Retrieved
 from .headers import brief
@@ -183,14 +185,18 @@ def refused(body: ChatRequest, model_id: str) -> JSONResponse | None:
     return None
 
 
-def conversation(messages: list[Message]) -> tuple[str, list[tuple[str, str]]]:
+def conversation(messages: list[Message]) -> tuple[str, list[Turn]]:
     """The question (the last message) and the user and assistant turns before it, the
-    `Sources:` footers taken off the answers; system, developer and tool messages are left out."""
+    `Sources:` footers taken off the answers and each turn cut to its first MAX_TURN_CHARS
+    characters; system, developer and tool messages are left out (the rag keeps the most recent
+    turns within RAG_HISTORY_TURNS and RAG_HISTORY_TOKENS)."""
     *before, last = messages
-    history: list[tuple[str, str]] = [
-        (m.role, _FOOTER.sub("", m.text()) if m.role == "assistant" else m.text())
+    history = [
+        Turn(role="user", content=m.text()[:MAX_TURN_CHARS])
+        if m.role == "user"
+        else Turn(role="assistant", content=_FOOTER.sub("", m.text())[:MAX_TURN_CHARS])
         for m in before
-        if m.role in ("user", "assistant") and m.text().strip()
+        if m.role in {"user", "assistant"} and m.text().strip()
     ]
     return last.text(), history
 
@@ -206,10 +212,12 @@ def footer(answer: Answer) -> str:
 
 def extras(answer: Answer) -> dict[str, Any]:
     """What the completion says beyond OpenAI's fields: `citations[n - 1]` is the path of the
-    source cited as [n]; `sources` as `/v1/ask` gives them."""
+    source cited as [n]; `sources` as `/v1/ask` gives them; `rewritten_question`, the follow-up
+    as it was searched for (None when it was not rewritten)."""
     return {
         "citations": [source.path for source in answer.sources],
         "sources": [source.model_dump() for source in answer.sources],
+        "rewritten_question": answer.rewritten_question,
     }
 
 
@@ -337,12 +345,14 @@ async def chat_completions(
     refusal = refused(body, model_id)
     if refusal is not None:
         return refusal
-    question, _history = conversation(body.messages)
+    question, history = conversation(body.messages)
     rag = shared.ready_rag()
     if not body.stream:
-        answer = await answered(shared.limits, who, lambda: rag.ask(question, body.top_k))
-        return JSONResponse(completion(answer, model_id))
-    first, rest = await streamed(shared.limits, who, rag.stream(question, body.top_k))
+        ask = partial(rag.ask, question, body.top_k, history=history)
+        return JSONResponse(completion(await answered(shared.limits, who, ask), model_id))
+    first, rest = await streamed(
+        shared.limits, who, rag.stream(question, body.top_k, history=history)
+    )
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return StreamingResponse(
         chunks(first, rest, model_id, include_usage=include_usage),
