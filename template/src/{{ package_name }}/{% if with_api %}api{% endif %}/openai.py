@@ -302,7 +302,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "An invalid or unsupported request"),
         (401, "An API key is needed (as a bearer token)"),
         (404, "No such model"),
-        (413, "The body is over API_MAX_BODY_KB"),
         (429, "Over the caller's rate or questions in flight (see Retry-After)"),
         (503, "The index or the model is unavailable or busy (see Retry-After)"),
     )
