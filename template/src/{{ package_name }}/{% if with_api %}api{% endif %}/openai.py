@@ -101,9 +101,12 @@ class OpenAIRoute(APIRoute):
             except HTTPException as exc:
                 return error(exc.status_code, str(exc.detail), headers=exc.headers)
             except AppError as exc:
-                unavailable = exc.http_status == HTTPStatus.SERVICE_UNAVAILABLE
+                status = exc.http_status
+                if status == HTTPStatus.UNPROCESSABLE_ENTITY:  # a question too long: as OpenAI
+                    status = HTTPStatus.BAD_REQUEST
+                unavailable = status == HTTPStatus.SERVICE_UNAVAILABLE
                 retry = {"Retry-After": str(RETRY_SECONDS)} if unavailable else None
-                return error(exc.http_status, str(exc), headers=retry)
+                return error(status, str(exc), headers=retry)
 
         return shaped
 
