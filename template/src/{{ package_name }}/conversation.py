@@ -3,7 +3,7 @@ rewritten to stand alone before it is searched for.
 
 "Who grants access to it?" finds nothing by itself: the chat model rewrites it, with the turns
 before it, into "Who grants access to the staging server?". Small models often answer instead
-of rewriting, or repeat the question: such a rewrite is not used, and the previous question is
+of rewriting, or repeat the question: such a rewrite is not used, and the previous questions are
 searched for together with the follow-up instead. A question that already stands alone (no
 history, or no word that points back) is not rewritten, and costs nothing more.
 """
@@ -40,6 +40,8 @@ _CONTINUES = re.compile(
 )
 _MIN_TERMS = 3
 _MIN_STEM = 3
+_ASKED_BEFORE = 2
+_ASKED_CHARS = 300
 _LABEL = re.compile(r"^(?:standalone|rewritten|follow-up)?\s*question\s*:\s*", re.IGNORECASE)
 
 
@@ -83,7 +85,8 @@ def needs_rewrite(question: str, history: Sequence[Turn]) -> bool:
 
 def standalone(model: ChatModel, question: str, history: Sequence[Turn]) -> str:
     """`question` rewritten to be understood without `history`: by the chat model when its
-    rewrite is usable, else the previous question followed by this one."""
+    rewrite is usable, else the previous questions (two at most: the one before may have been
+    a follow-up too) followed by this one."""
     with tracing.span("rewrite", **{"rag.question": question}) as span:
         text = ""
         for item in model.stream(
@@ -95,12 +98,9 @@ def standalone(model: ChatModel, question: str, history: Sequence[Turn]) -> str:
         rewrite = _usable(text, question, history)
         by = "model"
         if rewrite is None:
-            previous = " ".join(
-                next((t.content for t in reversed(history) if t.role == "user"), "").split()
-            )
-            if previous and not previous.endswith((".", "?", "!")):
-                previous += "."
-            rewrite, by = f"{previous} {question}".strip(), "previous question"
+            asked = [_sentence(t.content) for t in history if t.role == "user"]
+            rewrite = " ".join([*asked[-_ASKED_BEFORE:], question])
+            by = "previous questions"
         span.update({"rag.rewrite": rewrite, "rag.rewrite.by": by})
         return rewrite
 
@@ -125,6 +125,12 @@ def _usable(text: str, question: str, history: Sequence[Turn]) -> str | None:
     if any(_stem(term) not in said | {_stem(t) for t in own} for term in terms):
         return None  # it made something up
     return line
+
+
+def _sentence(text: str) -> str:
+    """The start of `text` on one line, ending as a sentence does."""
+    text = " ".join(text.split())[:_ASKED_CHARS]
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def _stem(term: str) -> str:
