@@ -453,8 +453,11 @@ def test_dockerfile_keeps_secrets_out_and_the_image_lean(
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.\d+-slim-bookworm$", dockerfile, re.MULTILINE)
     assert re.search(r"^ARG UV_IMAGE=ghcr.io/astral-sh/uv:\d+\.\d+\.\d+$", dockerfile, re.MULTILINE)
     # llama-cpp-python only where the model runs inside the app, built portable (uv applies
-    # pyproject.toml's [tool.uv.extra-build-variables]) unless build/wheels has it.
-    assert ("--no-install-package llama-cpp-python" in dockerfile) == (not inprocess)
+    # pyproject.toml's [tool.uv.extra-build-variables]) unless build/wheels has it; left out by
+    # name only where the project depends on it.
+    leave_out = "inprocess" in answers["runners"] and not inprocess
+    assert ("--no-install-package llama-cpp-python" in dockerfile) == leave_out
+    assert ("llama-cpp-python" in dockerfile) == ("inprocess" in answers["runners"])
     assert ("libgomp1" in dockerfile.split("AS runtime")[1]) == inprocess
     assert ("build-essential cmake" in dockerfile.split("AS dev")[0]) == inprocess
     assert "GGML_NATIVE=OFF" in (project / "pyproject.toml").read_text(encoding="utf-8")

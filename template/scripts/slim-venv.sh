@@ -38,8 +38,8 @@ remove=(
     tokenizers tokenizers-*.dist-info
     # The AWS SDK: imported only by LiteLLM's Bedrock and SageMaker providers.
     boto3 boto3-*.dist-info botocore botocore-*.dist-info s3transfer s3transfer-*.dist-info
-    # huggingface_hub: `models pull` downloads files over HTTPS; no Xet transfers (it falls
-    # back to HTTPS), no `hf` command, no inference clients.
+    # huggingface_hub (where a runner downloads model files): HTTPS only, no Xet transfers (it
+    # falls back to HTTPS), no `hf` command, no inference clients.
     hf_xet hf_xet-*.dist-info huggingface_hub/cli huggingface_hub/inference
     # numpy: vectors for the SQLite index (arrays, dot products, norms). Not its random
     # numbers, FFT, polynomials, masked arrays, SIMD test module or Fortran wrapper generator:

@@ -3,9 +3,12 @@ code, the API answers with the status; anything else is a bug and gets exit code
 
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from pydantic import ValidationError
 
 
@@ -76,14 +79,30 @@ class IngestError(AppError):
 
 
 def problems(
-    exc: ValidationError, *, prefix: str = "", variables: bool = False, first: bool = False
+    exc: ValidationError,
+    *,
+    prefix: str = "",
+    variables: bool = False,
+    first: bool = False,
+    at: Sequence[str | int] = (),
+    line: Callable[[Sequence[str | int]], int | None] | None = None,
+    known: Sequence[str] = (),
 ) -> str:
     """Pydantic's validation errors as one line, `where: what; where: what`: each place in the
-    data and what is wrong there; with `variables`, the place as an environment variable
-    (`prefix` and the field's name, upper case). `first`: the first problem only."""
+    data and what is wrong there. `at`: where the data sits in a larger document; `line`: the
+    line of a place in its file, shown first; an unknown key is named as such, with the closest
+    of the `known` names; with `variables`, the place as an environment variable (`prefix` and
+    the field's name, upper case). `first`: the first problem only."""
     found = []
     for error in exc.errors()[:1] if first else exc.errors():
-        where = ".".join(str(part) for part in error["loc"])
+        location = [*at, *error["loc"]]
+        where = ".".join(str(part) for part in location)
         where = f"{prefix}{where}".upper() if variables else where
-        found.append(f"{where}: {error['msg']}" if where else error["msg"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(location[-1]), known, n=1, cutoff=0.75)
+            message = "unknown key" + (f" (did you mean {close[0]}?)" if close else "")
+        number = line(location) if line is not None else None
+        where = f"line {number}, {where}" if number else where
+        found.append(f"{where}: {message}" if where else message)
     return "; ".join(found)

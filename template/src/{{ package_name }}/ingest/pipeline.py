@@ -152,10 +152,11 @@ class Ingestor:
         try:
             [probe] = self.gateway.embed(["probe"])
         except AppError as exc:
+            pulls = getattr(self.gateway.module, "pull", None) is not None
             raise IngestError(
                 f"the embedding model {self.gateway.embed_model} does not work: {exc}. Fix it "
-                "(`models pull`, or llm.yaml), or index for keyword search only with "
-                "RAG_LEXICAL_ONLY=true"
+                f"({'`models pull`, or ' if pulls else ''}llm.yaml), or index for keyword search "
+                "only with RAG_LEXICAL_ONLY=true"
             ) from None
         have = self.store.dimensions()
         if check_size and have is not None and have != len(probe):

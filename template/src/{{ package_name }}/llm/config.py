@@ -9,7 +9,6 @@ entries (its module's `Params` and `Info`); this module imports nothing from the
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import urllib.parse
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, problems
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -57,21 +56,11 @@ class _Where:
         return line
 
     def error(
-        self, exc: ValidationError, prefix: Sequence[str | int], *schemas: type[BaseModel]
+        self, exc: ValidationError, at: Sequence[str | int], *schemas: type[BaseModel]
     ) -> ConfigError:
         """Every problem: its line, the key, what is wrong, and a close name for a typo."""
         known = _field_names(*schemas, LlmConfig, Deployment, DeploymentInfo)
-        problems = []
-        for err in exc.errors():
-            location = [*prefix, *err["loc"]]
-            line = self.line(location)
-            name = ".".join(str(p) for p in location)
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                close = difflib.get_close_matches(str(location[-1]), known, n=1, cutoff=0.75)
-                message = "unknown key" + (f" (did you mean {close[0]}?)" if close else "")
-            problems.append(f"{'line ' + str(line) + ', ' if line else ''}{name}: {message}")
-        return ConfigError(f"{self.path}: {'; '.join(problems)}")
+        return ConfigError(f"{self.path}: {problems(exc, at=at, line=self.line, known=known)}")
 
 
 def _field_names(*schemas: type[BaseModel]) -> list[str]:

@@ -87,10 +87,10 @@ class Gateway:
         self.embeds = self.config.deployments(self.runner, "embed")
         if not self.chat:
             raise ConfigError(f"{settings.model.config} has no chat deployment for {self.runner}")
-        check_set(self.chat + self.embeds, settings.model.config)
+        check_set(self.deployments, settings.model.config)
         self.module = runners.get(self.runner)
         self.config.check(
-            self.chat + self.embeds,
+            self.deployments,
             getattr(self.module, "Info", None) or RunnerInfo,
             getattr(self.module, "Params", None),
         )
@@ -138,7 +138,7 @@ class Gateway:
             self.module.prepare()
             from litellm.router import Router  # noqa: PLC0415
 
-            model_list = [d.model_dump(exclude={"model_info"}) for d in self.chat + self.embeds]
+            model_list = [d.model_dump(exclude={"model_info"}) for d in self.deployments]
             self._router = Router(model_list=model_list, **self.router_settings())
             if self.replicas > 1:
                 log_failed_deployments()
@@ -173,7 +173,7 @@ class Gateway:
 
     def health(self) -> Health:
         """Whether the runner is up and has its models; never raises."""
-        return self.module.health(self.chat + self.embeds)
+        return self.module.health(self.deployments)
 
     def generate(self, messages: Sequence[Mapping[str, str]]) -> Generation:
         """One answer, all at once."""
