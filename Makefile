@@ -44,8 +44,9 @@ demo: bootstrap wheels ## Render the default project into build/demo and run it 
 check: bootstrap wheels lint ## Quick gate for a template change: lint, then the default project's make check (ANSWERS='k=v ...')
 	$(BIN)/python tests/check_default.py
 
+# The suite tests projects side by side: each project's tests run in one process (TEST_WORKERS=0).
 test: bootstrap wheels browser lint ## Lint the template's code, then render and test generated projects
-	$(BIN)/pytest -n $(WORKERS)
+	TEST_WORKERS=0 $(BIN)/pytest -n $(WORKERS)
 
 bench: bootstrap wheels ## Every performance figure next to its reference, one run (docs/benchmarks.md)
 	$(BIN)/python tests/benchmarks/bench.py
