@@ -215,7 +215,7 @@ def test_own_documents_go_from_a_red_gate_to_green_by_the_documented_path(
     assert red.returncode != 0
     said = " ".join((red.stdout + red.stderr).split())
     assert (
-        "error: 10 of 15 cases name sources not in data/docs (deployments.md, environments.md, "
+        "error: 15 of 21 cases name sources not in data/docs (deployments.md, environments.md, "
         f"expenses.txt, ...): draft cases for your documents with `uv run {COMMAND} eval draft`, "
         "review them into evals/cases.yaml, then `make eval-baseline`"
     ) in said, said[-3000:]
